@@ -1,0 +1,31 @@
+"""``mfval cache info|clear``: show or clear the results store."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mfval.store import ResultStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["info", "clear"])
+    parser.add_argument("--cache-dir", type=Path, default=None, help="results store folder")
+    parser.add_argument("--kind", default=None, help="only this kind (theory, network, ...)")
+
+
+def main(args: argparse.Namespace) -> int:
+    store = ResultStore(args.cache_dir)
+    if args.action == "info":
+        info = store.info()
+        print(f"results store: {store.root}")
+        if not info:
+            print("  (empty)")
+        for kind, stats in info.items():
+            if args.kind and kind != args.kind:
+                continue
+            print(f"  {kind:<12} {stats['entries']:>6} entries {stats['bytes'] / 1e6:>10.2f} MB")
+    else:
+        n = store.clear(args.kind)
+        print(f"removed {n} entries from {store.root}")
+    return 0

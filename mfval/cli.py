@@ -1,0 +1,91 @@
+"""The ``mfval`` command line.
+
+Each subcommand lives in the module that owns its work and provides two
+functions: ``add_arguments(parser)`` and ``main(args) -> int``. Modules are
+imported only when their subcommand runs, so ``mfval theory`` does not load
+Brian2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from mfval.params import ParameterError
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "theory": ("theory.cli", "theory scan over the grid: CSV tables and the Figure 5 panels"),
+    "simulate": ("simulation.network_cli", "spiking E-I network at working points: rates"),
+    "transfer": ("simulation.transfer_cli", "open-loop neurons with modulated input: N(f)"),
+    "run": ("comparison.cli", "main job: theory, simulations, comparison, figure, report"),
+    "cache": ("mfval.cache_cli", "show or clear the results store"),
+}
+
+DEFAULT_OUT = Path("output")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand that computes something accepts."""
+    parser.add_argument("--params", type=Path, default=None, help="parameter YAML file")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None, help="results store (default: $MFVAL_CACHE_DIR "
+        "or ~/.cache/mfval)"
+    )
+    parser.add_argument("--workers", type=int, default=None, help="local worker processes")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def parse_point(text: str) -> tuple[float, float]:
+    """``"MU,SIGMA"`` in mV -> (mu, sigma) in V."""
+    try:
+        mu, sigma = (float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--point {text!r}: expected MU,SIGMA in mV, e.g. 10,10"
+        ) from None
+    if not sigma > 0:
+        raise argparse.ArgumentTypeError(f"--point {text!r}: sigma must be positive")
+    return mu * 1e-3, sigma * 1e-3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mfval", description="Validate mean-field theory of LIF networks against simulation."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ModuleNotFoundError as err:
+            if err.name != module:
+                raise
+            p.set_defaults(_missing=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_missing", False):
+        parser.error(f"subcommand '{args.command}' is not available in this installation")
+    try:
+        return int(importlib.import_module(args._module).main(args) or 0)
+    except ParameterError as err:
+        print(f"mfval {args.command}: parameter error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"mfval {args.command}: interrupted; finished tasks are stored, rerun to continue",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

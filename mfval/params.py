@@ -1,0 +1,305 @@
+"""Load and validate the YAML parameter files of ``params/``.
+
+Every quantity in a parameter file is written as ``{value: ..., unit: ...}``.
+:func:`load_params` converts all of them to SI units (plain floats or numpy
+arrays) and checks them against :data:`SCHEMA`. Any problem raises
+:class:`ParameterError`, whose message names the file, the key and the value.
+
+A file may start with ``inherit: OTHER.yaml`` (a path relative to the file):
+the other file is loaded first and the sections given here override it key by
+key.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+#: conversion factors to SI, by unit symbol
+UNITS: dict[str, tuple[float, str]] = {
+    "1": (1.0, "1"),
+    "F": (1.0, "F"),
+    "nF": (1e-9, "F"),
+    "pF": (1e-12, "F"),
+    "s": (1.0, "s"),
+    "ms": (1e-3, "s"),
+    "us": (1e-6, "s"),
+    "V": (1.0, "V"),
+    "mV": (1e-3, "V"),
+    "A": (1.0, "A"),
+    "nA": (1e-9, "A"),
+    "pA": (1e-12, "A"),
+    "Hz": (1.0, "Hz"),
+    "kHz": (1e3, "Hz"),
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Expected form of one quantity.
+
+    Attributes
+    ----------
+    dimension : str
+        SI dimension symbol the unit must convert to ("1" for dimensionless).
+    shape : str
+        One of "scalar", "pop" (one value per population), "popxpop"
+        (target x source matrix), "vector" (any length >= 1), "pairs"
+        (n x 2 array), "pair" (two values).
+    check : str
+        "positive", "nonnegative", "integer_positive", or "" for none.
+    """
+
+    dimension: str
+    shape: str = "scalar"
+    check: str = ""
+
+
+#: the quantities every parameter set must define, by section
+SCHEMA: dict[str, dict[str, Spec]] = {
+    "network": {
+        "N": Spec("1", "pop", "integer_positive"),
+        "C": Spec("F", "scalar", "positive"),
+        "tau_m": Spec("s", "scalar", "positive"),
+        "tau_r": Spec("s", "scalar", "nonnegative"),
+        "E_L": Spec("V"),
+        "V_reset": Spec("V"),
+        "V_th": Spec("V"),
+        "tau_s": Spec("s", "scalar", "positive"),
+        "W": Spec("A", "popxpop"),
+        "K": Spec("1", "popxpop", "integer_nonnegative"),
+        "delay": Spec("s", "scalar", "positive"),
+        "W_ext": Spec("A", "popxpop"),
+        "K_ext": Spec("1", "popxpop", "integer_nonnegative"),
+    },
+    "analysis": {
+        "f_min": Spec("Hz", "scalar", "positive"),
+        "f_max": Spec("Hz", "scalar", "positive"),
+        "df": Spec("Hz", "scalar", "positive"),
+    },
+    "scan": {
+        "mu": Spec("V", "vector"),
+        "sigma": Spec("V", "vector", "positive"),
+        "marked_points": Spec("V", "pairs"),
+        "stability_point": Spec("V", "pair"),
+    },
+    "simulation": {
+        "dt": Spec("s", "scalar", "positive"),
+        "max_poisson_p": Spec("1", "scalar", "positive"),
+        "network_warmup": Spec("s", "scalar", "nonnegative"),
+        "network_duration": Spec("s", "scalar", "positive"),
+        "network_blocks": Spec("1", "scalar", "integer_positive"),
+        "transfer_warmup": Spec("s", "scalar", "nonnegative"),
+        "transfer_duration": Spec("s", "scalar", "positive"),
+        "transfer_neurons_per_frequency": Spec("1", "scalar", "integer_positive"),
+        "transfer_amplitude": Spec("V", "scalar", "positive"),
+        "transfer_f_min": Spec("Hz", "scalar", "positive"),
+        "transfer_f_max": Spec("Hz", "scalar", "positive"),
+        "transfer_n_frequencies": Spec("1", "scalar", "integer_positive"),
+        "seed": Spec("1", "scalar", "integer_nonnegative"),
+    },
+}
+
+
+class ParameterError(ValueError):
+    """A parameter file is missing a key, or holds a bad unit, shape or value."""
+
+    def __init__(self, file: str | Path, key: str, value: Any, reason: str):
+        self.file, self.key, self.value, self.reason = str(file), key, value, reason
+        super().__init__(f"{file}: parameter '{key}' = {value!r}: {reason}")
+
+
+def default_params_path(name: str = "default.yaml") -> Path:
+    """Path of a parameter file shipped in the ``params`` package."""
+    return Path(str(resources.files("params").joinpath(name)))
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and "value" not in value:
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def read_raw(path: str | Path, _seen: tuple = ()) -> dict:
+    """Read a YAML parameter file, resolving ``inherit``; no unit conversion."""
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ParameterError(path, "inherit", str(path), "circular inheritance")
+    if not path.is_file():
+        raise ParameterError(path, "<file>", str(path), "file does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParameterError(path, "<file>", str(path), f"not valid YAML ({err})") from err
+    if not isinstance(raw, dict):
+        raise ParameterError(path, "<file>", raw, "the file must hold a mapping of sections")
+    parent = raw.pop("inherit", None)
+    if parent is not None:
+        base = read_raw(path.parent / parent, _seen + (path,))
+        raw = _deep_merge(base, raw)
+    raw.setdefault("_files", [])
+    raw["_files"] = list(raw["_files"]) + [str(path)]
+    return raw
+
+
+def _convert(file, key: str, entry: Any, spec: Spec, n_pop: int) -> Any:
+    if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
+        raise ParameterError(file, key, entry, "expected a mapping {value: ..., unit: ...}")
+    unit = str(entry["unit"])
+    if unit not in UNITS:
+        raise ParameterError(file, key, entry, f"unknown unit '{unit}' (known: {sorted(UNITS)})")
+    factor, dimension = UNITS[unit]
+    if dimension != spec.dimension:
+        raise ParameterError(
+            file, key, entry, f"unit '{unit}' is not a unit of {spec.dimension}"
+        )
+    try:
+        value = np.asarray(entry["value"], dtype=float)
+    except (TypeError, ValueError) as err:
+        raise ParameterError(file, key, entry["value"], "value is not numeric") from err
+    expected = {
+        "scalar": (),
+        "pop": (n_pop,),
+        "popxpop": (n_pop, n_pop),
+        "pair": (2,),
+    }
+    if spec.shape in expected and value.shape != expected[spec.shape]:
+        raise ParameterError(
+            file, key, entry["value"], f"shape {value.shape}, expected {expected[spec.shape]}"
+        )
+    if spec.shape == "vector" and (value.ndim != 1 or value.size == 0):
+        raise ParameterError(file, key, entry["value"], "expected a non-empty list")
+    if spec.shape == "pairs" and (value.ndim != 2 or value.shape[1] != 2):
+        raise ParameterError(file, key, entry["value"], "expected a list of [mu, sigma] pairs")
+    if not np.all(np.isfinite(value)):
+        raise ParameterError(file, key, entry["value"], "value is not finite")
+    if spec.check == "positive" and np.any(value <= 0):
+        raise ParameterError(file, key, entry["value"], "must be positive")
+    if spec.check == "nonnegative" and np.any(value < 0):
+        raise ParameterError(file, key, entry["value"], "must not be negative")
+    if spec.check.startswith("integer"):
+        if np.any(value != np.round(value)):
+            raise ParameterError(file, key, entry["value"], "must be an integer")
+        if spec.check == "integer_positive" and np.any(value <= 0):
+            raise ParameterError(file, key, entry["value"], "must be positive")
+        if spec.check == "integer_nonnegative" and np.any(value < 0):
+            raise ParameterError(file, key, entry["value"], "must not be negative")
+    value = value * factor
+    if spec.check.startswith("integer"):
+        value = value.astype(int)
+    return value.item() if value.ndim == 0 else value
+
+
+def load_params(path: str | Path | None = None) -> dict:
+    """Load a parameter file, convert every quantity to SI and validate it.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        YAML file; default ``params/default.yaml`` of the installed package.
+
+    Returns
+    -------
+    dict
+        ``{"network": {...}, "analysis": {...}, "scan": {...},
+        "simulation": {...}, "source": str}`` with plain floats and numpy
+        arrays in SI units (F, s, V, A, Hz). ``network["populations"]`` is
+        the list of population names.
+
+    Raises
+    ------
+    ParameterError
+        Naming the file, the key and the value of the first problem found.
+    """
+    path = Path(path) if path is not None else default_params_path()
+    raw = read_raw(path)
+    file = raw["_files"][-1]
+    out: dict = {"source": file}
+    network_raw = raw.get("network")
+    if not isinstance(network_raw, dict):
+        raise ParameterError(file, "network", network_raw, "missing section")
+    populations = network_raw.get("populations")
+    if not isinstance(populations, list) or not populations:
+        raise ParameterError(file, "network.populations", populations, "expected a list of names")
+    n_pop = len(populations)
+    for section, specs in SCHEMA.items():
+        section_raw = raw.get(section)
+        if not isinstance(section_raw, dict):
+            raise ParameterError(file, section, section_raw, "missing section")
+        converted = {}
+        for key, spec in specs.items():
+            full_key = f"{section}.{key}"
+            if key not in section_raw:
+                raise ParameterError(file, full_key, None, "missing key")
+            converted[key] = _convert(file, full_key, section_raw[key], spec, n_pop)
+        unknown = set(section_raw) - set(specs) - {"populations"}
+        if unknown:
+            key = sorted(unknown)[0]
+            raise ParameterError(file, f"{section}.{key}", section_raw[key], "unknown key")
+        out[section] = converted
+    out["network"]["populations"] = [str(p) for p in populations]
+    _check_consistency(file, out)
+    return out
+
+
+def _check_consistency(file, params: dict) -> None:
+    net, ana, sim = params["network"], params["analysis"], params["simulation"]
+    if net["V_th"] <= net["V_reset"]:
+        raise ParameterError(file, "network.V_th", net["V_th"], "threshold must exceed reset")
+    if ana["f_max"] < ana["f_min"]:
+        raise ParameterError(file, "analysis.f_max", ana["f_max"], "must be >= f_min")
+    if sim["transfer_f_max"] < sim["transfer_f_min"]:
+        raise ParameterError(
+            file, "simulation.transfer_f_max", sim["transfer_f_max"], "must be >= transfer_f_min"
+        )
+    if sim["dt"] >= net["tau_s"]:
+        raise ParameterError(file, "simulation.dt", sim["dt"], "must be smaller than tau_s")
+
+
+def analysis_frequencies(params: dict) -> np.ndarray:
+    """Theory analysis frequencies in Hz, shape (n,).
+
+    Computed exactly as ``nnmt.models.Basic`` does (``np.arange`` over angular
+    frequencies from f_min to f_max, f_max excluded), so that the seed
+    example's numbers are reproduced: 1, 2, ..., 199 Hz for the defaults.
+    """
+    ana = params["analysis"]
+    omegas = np.arange(2 * np.pi * ana["f_min"], 2 * np.pi * ana["f_max"], 2 * np.pi * ana["df"])
+    return omegas / (2 * np.pi)
+
+
+def scan_points(params: dict) -> list[tuple[float, float]]:
+    """All (mu, sigma) pairs of the scan grid in V, mu-major order."""
+    return [(float(m), float(s)) for m in params["scan"]["mu"] for s in params["scan"]["sigma"]]
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in sorted(obj.items())}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, (np.floating, float)):
+        return float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    return obj
+
+
+def stable_hash(*objects: Any) -> str:
+    """Hex digest (sha256, 24 chars) of plain data, independent of dict order."""
+    text = json.dumps(_jsonable(list(objects)), sort_keys=True, allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]

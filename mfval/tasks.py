@@ -1,0 +1,132 @@
+"""Run independent tasks in parallel, each result stored in the results store.
+
+A task is a plain-data description of one unit of work (one working point of
+a scan): a ``kind`` (folder in the store), a ``key`` (hash of everything that
+affects the result), a picklable top-level function and its keyword
+arguments. :func:`run_tasks` returns the stored result of every task whose
+entry exists and computes the others in worker processes. Each worker writes
+its own entry as soon as it finishes, so an interrupted run loses only the
+tasks in flight; a rerun computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from mfval.store import ResultStore
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work; ``label`` is shown in progress messages."""
+
+    kind: str
+    key: str
+    func: Callable[..., Any]
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+
+
+def execute_task(store_root: str, task: Task) -> Any:
+    """Compute one task and write its store entry (runs in a worker)."""
+    store = ResultStore(store_root)
+    value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs))
+    return value
+
+
+class Progress:
+    """Progress lines on stderr: ``[done/total] label (seconds)``."""
+
+    def __init__(self, total: int, what: str, stream=None, enabled: bool = True):
+        self.total, self.what, self.done = total, what, 0
+        self.stream = stream or sys.stderr
+        self.enabled = enabled
+        self.start = time.perf_counter()
+
+    def step(self, label: str, cached: bool = False) -> None:
+        self.done += 1
+        if self.enabled:
+            how = "cached" if cached else f"{time.perf_counter() - self.start:.1f} s"
+            print(f"[{self.what} {self.done}/{self.total}] {label} ({how})", file=self.stream)
+            self.stream.flush()
+
+
+def default_workers() -> int:
+    """Worker processes for a local run: the usable cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def run_tasks(
+    tasks: list[Task],
+    store: ResultStore,
+    workers: int | None = None,
+    what: str = "tasks",
+    progress: bool = True,
+    client: Any = None,
+) -> list[Any]:
+    """Results of all tasks, in order, computing only those not in the store.
+
+    Parameters
+    ----------
+    tasks : list of Task
+    store : ResultStore
+    workers : int, optional
+        Local worker processes (default: usable cores); 1 runs in-process.
+    what : str
+        Name shown in progress lines.
+    progress : bool
+        Print a line per finished task to stderr.
+    client : dask.distributed.Client, optional
+        If given, missing tasks are submitted to this client instead.
+    """
+    results: list[Any] = [None] * len(tasks)
+    bar = Progress(len(tasks), what, enabled=progress)
+    missing = []
+    for i, task in enumerate(tasks):
+        cached = store.get(task.kind, task.key)
+        if cached is not None:
+            results[i] = cached
+            bar.step(task.label, cached=True)
+        else:
+            missing.append(i)
+    if not missing:
+        return results
+    root = str(store.root)
+    if client is not None:
+        from distributed import as_completed as dask_as_completed
+
+        futures = {
+            client.submit(execute_task, root, tasks[i], key=f"{tasks[i].kind}-{tasks[i].key}"): i
+            for i in missing
+        }
+        for fut in dask_as_completed(futures):
+            i = futures[fut]
+            results[i] = fut.result()
+            bar.step(tasks[i].label)
+        return results
+    workers = default_workers() if workers is None else workers
+    if workers <= 1 or len(missing) == 1:
+        for i in missing:
+            results[i] = execute_task(root, tasks[i])
+            bar.step(tasks[i].label)
+        return results
+    with ProcessPoolExecutor(max_workers=min(workers, len(missing))) as pool:
+        futures = {pool.submit(execute_task, root, tasks[i]): i for i in missing}
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                results[i] = fut.result()
+                bar.step(tasks[i].label)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    return results
