@@ -32,8 +32,10 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", type=Path, default=None, help="parameter YAML file")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument(
-        "--cache-dir", type=Path, default=None, help="results store (default: $MFVAL_CACHE_DIR "
-        "or ~/.cache/mfval)"
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="results store (default: $MFVAL_CACHE_DIR or ~/.cache/mfval)",
     )
     parser.add_argument("--workers", type=int, default=None, help="local worker processes")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

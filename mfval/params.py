@@ -162,9 +162,7 @@ def _convert(file, key: str, entry: Any, spec: Spec, n_pop: int) -> Any:
         raise ParameterError(file, key, entry, f"unknown unit '{unit}' (known: {sorted(UNITS)})")
     factor, dimension = UNITS[unit]
     if dimension != spec.dimension:
-        raise ParameterError(
-            file, key, entry, f"unit '{unit}' is not a unit of {spec.dimension}"
-        )
+        raise ParameterError(file, key, entry, f"unit '{unit}' is not a unit of {spec.dimension}")
     try:
         value = np.asarray(entry["value"], dtype=float)
     except (TypeError, ValueError) as err:

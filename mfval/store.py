@@ -17,8 +17,9 @@ import hashlib
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 MAGIC = b"MFVAL1\n"
 _DIGEST_LEN = 32

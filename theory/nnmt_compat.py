@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 if not hasattr(np, "complex_"):
-    np.complex_ = np.complex128  # removed in NumPy 2.0; nnmt 1.3.0 still uses it
+    np.complex128 = np.complex128  # removed in NumPy 2.0; nnmt 1.3.0 still uses it
 
 import nnmt  # noqa: E402
 import nnmt.lif._general as lif_general  # noqa: E402

@@ -1,0 +1,82 @@
+"""The scan's cache, its handling of infeasible points, and the results store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mfval.store import ResultStore
+from theory.scan import point_key, run_points
+
+
+def test_store_roundtrip_and_truncation(tmp_path):
+    store = ResultStore(tmp_path)
+    store.put("kind", "abc", {"x": np.arange(3)})
+    np.testing.assert_array_equal(store.get("kind", "abc")["x"], np.arange(3))
+    path = store.path("kind", "abc")
+    path.write_bytes(path.read_bytes()[:-5])  # a half-written entry
+    assert store.get("kind", "abc") is None
+    assert not path.exists()  # removed, so it is recomputed
+    assert store.get("kind", "never") is None
+
+
+def test_store_get_or_compute_computes_once(tmp_path):
+    store = ResultStore(tmp_path)
+    calls = []
+    compute = lambda: calls.append(1) or 42  # noqa: E731
+    assert store.get_or_compute("k", "key", compute) == (42, False)
+    assert store.get_or_compute("k", "key", compute) == (42, True)
+    assert len(calls) == 1
+    assert store.info()["k"]["entries"] == 1
+    assert store.clear() == 1 and store.info()["k"]["entries"] == 0
+
+
+def test_changed_parameter_changes_cached_result(params, tmp_path):
+    store = ResultStore(tmp_path)
+    point = [(10e-3, 10e-3)]
+    first = run_points(point, params, store, workers=1, progress=False)[0]
+    again = run_points(point, params, store, workers=1, progress=False)[0]
+    assert again["tau_rate"][0] == first["tau_rate"][0]
+    changed = {**params, "network": {**params["network"], "tau_s": 0.6e-3}}
+    f = np.arange(1.0, 200.0)
+    assert point_key(10e-3, 10e-3, changed["network"], f) != point_key(
+        10e-3, 10e-3, params["network"], f
+    )
+    recomputed = run_points(point, changed, store, workers=1, progress=False)[0]
+    assert recomputed["tau_rate"][0] != pytest.approx(first["tau_rate"][0], rel=1e-3)
+    assert store.info()["theory"]["entries"] == 2
+
+
+def test_scan_reports_infeasible_point_and_continues(params, tmp_path):
+    store = ResultStore(tmp_path)
+    results = run_points([(12e-3, 2e-3), (10e-3, 10e-3)], params, store, workers=2, progress=False)
+    assert results[0]["status"] == "infeasible"
+    assert "mu = 12 mV, sigma = 2 mV" in results[0]["error"]
+    assert results[1]["status"] == "ok"
+
+
+def test_scan_tables_have_documented_columns(theory_scan):
+    scan, transfer = theory_scan
+    for column in [
+        "mu_mV",
+        "sigma_mV",
+        "nu_ext_exc_hz",
+        "nu_ext_inh_hz",
+        "rate_hz",
+        "tau_rate_ms",
+        "W_rate",
+        "fit_error",
+    ]:
+        assert column in scan.columns
+    assert len(scan) == 16 and (scan["status"] == "ok").all()
+    for column in [
+        "mu_mV",
+        "sigma_mV",
+        "frequency_hz",
+        "tf_re_hz_per_mV",
+        "tf_im_hz_per_mV",
+        "fit_re_hz_per_mV",
+        "fit_im_hz_per_mV",
+    ]:
+        assert column in transfer.columns
+    assert len(transfer) == 16 * 199

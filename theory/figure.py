@@ -1,0 +1,201 @@
+"""Figure 5 of Senk et al. 2020 from the tidy theory tables (panels A, B, C).
+
+:func:`figure5` draws the theory-only figure of the seed example and returns
+the figure and a dict of its axes, so that :mod:`comparison.figure` can
+overlay simulation results on the same panels. The heatmaps adapt to any
+grid size.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib import gridspec, ticker  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+#: heatmap quantities: column -> (title, scale applied to the column)
+HEATMAPS: dict[str, tuple[str, float]] = {
+    "nu_ext_exc_hz": ("exc. external rate\n" + r"$\nu_\mathrm{ext,E}$ (1000/s)", 1e-3),
+    "nu_ext_inh_hz": ("inh. external rate\n" + r"$\nu_\mathrm{ext,I}$ (1000/s)", 1e-3),
+    "rate_hz": ("rate\n" + r"$\nu$ (1/s)", 1.0),
+    "tau_rate_ms": ("fit time constant\n" + r"$\tau$ (ms)", 1.0),
+    "W_rate": ("fit exc. weight\n" + r"$w_\mathrm{E}$", 1.0),
+    "fit_error": ("fit error\n" + r"$\eta$ (%)", 1e2),
+}
+PANEL_A = ["nu_ext_exc_hz", "nu_ext_inh_hz", "rate_hz"]
+PANEL_C = ["tau_rate_ms", "W_rate", "fit_error"]
+
+#: (dark, light) colour pairs for the transfer functions of panel B (Paul Tol's rainbow)
+TF_COLORS = [
+    ("#882E72", "#D1BBD7"),
+    ("#4EB265", "#CAE0AB"),
+    ("#E8601C", "#F6C141"),
+    ("#555555", "#BBBBBB"),
+    ("#1965B0", "#7BAFDE"),
+    ("#DC050C", "#F1932D"),
+]
+
+
+def grid_matrix(scan: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mu values, sigma values, matrix[sigma, mu]) of one column of the scan table."""
+    table = scan.pivot_table(index="sigma_mV", columns="mu_mV", values=column, dropna=False)
+    return table.columns.to_numpy(), table.index.to_numpy(), table.to_numpy()
+
+
+def heatmap(ax, scan: pd.DataFrame, column: str, scale: float = 1.0, cmap: str = "viridis"):
+    """Draw one quantity over the (mu, sigma) grid; returns the mesh."""
+    mus, sigmas, values = grid_matrix(scan, column)
+    mesh = ax.pcolormesh(values * scale, cmap=cmap)
+    ax.set_xticks(np.arange(len(mus)) + 0.5)
+    ax.set_yticks(np.arange(len(sigmas)) + 0.5)
+    ax.set_xticklabels([f"{m:g}" for m in mus])
+    ax.set_yticklabels([f"{s:g}" for s in sigmas])
+    if len(mus) > 8:
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
+    if len(sigmas) > 8:
+        ax.yaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
+    return mesh
+
+
+def grid_position(scan: pd.DataFrame, mu_mV: float, sigma_mV: float) -> tuple[float, float]:
+    """Heatmap coordinates of a working point (cell centres at i + 0.5)."""
+    mus = np.sort(scan["mu_mV"].unique())
+    sigmas = np.sort(scan["sigma_mV"].unique())
+    return (
+        float(np.interp(mu_mV, mus, np.arange(len(mus)))) + 0.5,
+        float(np.interp(sigma_mV, sigmas, np.arange(len(sigmas)))) + 0.5,
+    )
+
+
+def _star(ax, x: float, y: float) -> None:
+    size = plt.rcParams["lines.markersize"]
+    ax.plot(x, y, marker="*", color="white", markersize=size * 2.5, mec="none")
+    ax.plot(x, y, marker="*", color="k", markersize=size * 2.0, mec="none")
+
+
+def _label(ax, letter: str, x: float = -0.45, y: float = 1.12) -> None:
+    ax.text(x, y, letter, transform=ax.transAxes, fontweight="bold", fontsize=12, va="bottom")
+
+
+def phase_deg(values: np.ndarray) -> np.ndarray:
+    """Phase of complex values in degrees, in (-180, 180]."""
+    return np.degrees(np.angle(values))
+
+
+def figure5(
+    scan: pd.DataFrame,
+    transfer: pd.DataFrame,
+    params: dict,
+    width: float = 10.0,
+) -> tuple[plt.Figure, dict]:
+    """Draw the theory-only Figure 5.
+
+    Parameters
+    ----------
+    scan, transfer : DataFrame
+        Tables of :func:`theory.scan.scan_table` and :func:`theory.scan.transfer_table`.
+    params : dict
+        Loaded parameters (for marked points and the stability point).
+    width : float
+        Figure width in inches.
+
+    Returns
+    -------
+    fig, axes
+        ``axes`` maps each heatmap column name, ``"amplitude"`` and ``"phase"``
+        to its Axes, and ``"tf_colors"`` maps (mu_mV, sigma_mV) of each marked
+        point to its colour pair.
+    """
+    plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7})
+    fig = plt.figure(figsize=(width, width * 0.5))
+    outer = gridspec.GridSpec(1, 10, figure=fig, left=0.07, right=0.98, bottom=0.1, top=0.86)
+    grid = gridspec.GridSpecFromSubplotSpec(
+        2, 3, subplot_spec=outer[0, :6], hspace=0.55, wspace=0.45
+    )
+    axes: dict = {}
+    star = np.asarray(params["scan"]["stability_point"]) * 1e3
+    for k, column in enumerate(PANEL_A + PANEL_C):
+        ax = fig.add_subplot(grid[k])
+        title, scale = HEATMAPS[column]
+        mesh = heatmap(ax, scan, column, scale)
+        cbar = fig.colorbar(mesh, ax=ax)
+        cbar.locator = ticker.MaxNLocator(nbins=4)
+        cbar.update_ticks()
+        ax.set_title(title)
+        if k % 3 == 0:
+            ax.set_ylabel(r"std input $\sigma$ (mV)")
+        if k % 3 == 1:
+            ax.set_xlabel(r"mean input $\mu$ (mV)")
+        _star(ax, *grid_position(scan, *star))
+        axes[column] = ax
+    _label(axes[PANEL_A[0]], "A")
+    _label(axes[PANEL_C[0]], "C")
+
+    tf_grid = gridspec.GridSpecFromSubplotSpec(2, 1, subplot_spec=outer[0, 7:], hspace=0.08)
+    ax_amp = fig.add_subplot(tf_grid[0])
+    ax_phase = fig.add_subplot(tf_grid[1], sharex=ax_amp)
+    _label(ax_amp, "B", x=-0.3, y=1.02)
+    colors: dict = {}
+    handles_dark, handles_light, labels = [], [], []
+    marked = np.asarray(params["scan"]["marked_points"]) * 1e3
+    for c, (mu, sigma) in enumerate(marked):
+        rows = transfer[np.isclose(transfer["mu_mV"], mu) & np.isclose(transfer["sigma_mV"], sigma)]
+        if rows.empty:
+            continue
+        dark, light = TF_COLORS[c % len(TF_COLORS)]
+        colors[(float(mu), float(sigma))] = (dark, light)
+        f = rows["frequency_hz"].to_numpy()
+        tf = rows["tf_re_hz_per_mV"].to_numpy() + 1j * rows["tf_im_hz_per_mV"].to_numpy()
+        fit = rows["fit_re_hz_per_mV"].to_numpy() + 1j * rows["fit_im_hz_per_mV"].to_numpy()
+        ax_amp.plot(f, np.abs(tf), color=dark)
+        ax_amp.plot(f, np.abs(fit), color=light, ls="none", marker="o", ms=1.0)
+        ax_phase.plot(f, phase_deg(tf), color=dark)
+        ax_phase.plot(f, phase_deg(fit), color=light, ls="none", marker="o", ms=1.0)
+        handles_dark.append(Patch(facecolor=dark))
+        handles_light.append(Patch(facecolor=light))
+        labels.append(f"({mu:g}, {sigma:g})")
+    ax_amp.set_xscale("log")
+    ax_amp.set_ylabel(r"amplitude $|N|$ (1/(s$\cdot$mV))")
+    ax_phase.set_ylabel(r"phase $\angle N$ (°)")
+    ax_phase.set_xlabel("frequency (Hz)")
+    plt.setp(ax_amp.get_xticklabels(), visible=False)
+    ax_amp.set_title(r"transfer function $N$")
+    if labels:
+        ax_phase.legend(
+            handles=handles_dark + handles_light,
+            labels=[""] * len(labels) + labels,
+            title=r"$(\mu, \sigma)$ in mV",
+            ncol=2,
+            handletextpad=0.5,
+            handlelength=1.0,
+            columnspacing=-0.5,
+            loc="lower left",
+        )
+    ax_amp.legend(
+        handles=[
+            plt.Line2D([], [], color="k", label="LIF theory (nnmt)"),
+            plt.Line2D([], [], color="k", ls="none", marker="o", ms=1.5, label="rate model (fit)"),
+        ],
+        loc="lower left",
+    )
+    axes.update(amplitude=ax_amp, phase=ax_phase, tf_colors=colors)
+    return fig, axes
+
+
+def save_figure(fig: plt.Figure, stem) -> list:
+    """Save as ``stem.png`` and ``stem.pdf`` (atomically); returns the paths."""
+    from mfval.io import write_atomic
+
+    paths = []
+    for suffix in (".png", ".pdf"):
+        path = write_atomic(
+            f"{stem}{suffix}", lambda tmp: fig.savefig(tmp, dpi=200, bbox_inches="tight")
+        )
+        paths.append(path)
+    plt.close(fig)
+    return paths
