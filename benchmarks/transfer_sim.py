@@ -1,0 +1,84 @@
+"""Benchmark of the open-loop transfer-function simulation (issue 4, item 6).
+
+Runs the transfer-function protocol at working points (default: the four
+marked points) at all default frequencies, in parallel worker processes
+(default: usable cores), with a fresh results store (nothing cached; the
+Brian2 Cython cache is warmed first so that the one-time compilation is
+reported separately). Reports the wall time per point and in total, and the
+achieved amplitude standard error relative to the theory amplitude.
+
+    python benchmarks/transfer_sim.py [--points 10,10 6,6] [--n-per-frequency N]
+        [--duration T] [--amplitude MV] [--workers W] [--csv FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+
+import numpy as np
+import pandas as pd
+
+from mfval.cli import parse_point
+from mfval.params import load_params
+from mfval.store import ResultStore
+from mfval.tasks import run_tasks
+from simulation.open_loop import fit_transfer, simulate_transfer, theory_for, transfer_task
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", nargs="+", type=parse_point, default=None)
+    ap.add_argument("--n-per-frequency", type=int, default=None)
+    ap.add_argument("--duration", type=float, default=None, help="s")
+    ap.add_argument("--amplitude", type=float, default=None, help="mV")
+    ap.add_argument("--mode", default="synaptic")
+    ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--params", default=None)
+    ap.add_argument("--csv", default=None, help="write the transfer table here")
+    args = ap.parse_args(argv)
+    params = load_params(args.params)
+    points = args.points or [tuple(map(float, p)) for p in params["scan"]["marked_points"]]
+    kw = {
+        "n_per_frequency": args.n_per_frequency,
+        "duration": args.duration,
+        "amplitude": None if args.amplitude is None else args.amplitude * 1e-3,
+    }
+    t0 = time.perf_counter()
+    simulate_transfer(0.01, 0.01, params, frequencies=[5.0], n_per_frequency=20, duration=0.05)
+    print(f"warm-up (compile or load cached code): {time.perf_counter() - t0:.1f} s")
+    tasks = [transfer_task(mu, s, params, args.mode, **kw) for mu, s in points]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        dfs = run_tasks(tasks, ResultStore(tmp), args.workers, "transfer")
+        total = time.perf_counter() - t0
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+    for (mu, s), df in zip(points, dfs):
+        rel = df["amp_se_hz_per_mV"] / df["theory_amp_hz_per_mV"]
+        print(f"\n(mu, sigma) = ({mu * 1e3:g}, {s * 1e3:g}) mV: wall {df['wall_s'].iloc[0]:.1f} s, "
+              f"{df['n_neurons'].sum()} neurons x {df['duration_s'].iloc[0] + df['warmup_s'].iloc[0]:g} s; "
+              f"amp SE / theory amp: max {100 * rel.max():.2f} %, median {100 * rel.median():.2f} %")
+        print(df[["frequency_hz", "amplitude_mV", "theory_amp_hz_per_mV", "theory_phase_deg",
+                  "amp_hz_per_mV", "amp_se_hz_per_mV", "phase_deg", "phase_se_deg"]]
+              .round(3).to_string(index=False))
+        fit = fit_transfer(df, params)
+        th = theory_for(mu, s, params["network"], df["frequency_hz"].to_numpy(), args.mode)
+        del th
+        print(fit[["tau_rate_ms", "tau_rate_se_ms", "W_rate", "W_rate_se", "chi2", "dof"]]
+              .round(4).to_string(index=False))
+        print(f"rate {df['rate_mean_hz'].iloc[0]:.3f} +- {df['rate_mean_se_hz'].iloc[0]:.3f} Hz "
+              f"(theory {df['theory_rate_hz'].iloc[0]:.3f}); mu realized "
+              f"{df['mu_realized_mV'].iloc[0]:.3f} +- {df['mu_realized_se_mV'].iloc[0]:.3f} mV")
+    worst = max(float((d["amp_se_hz_per_mV"] / d["theory_amp_hz_per_mV"]).max()) for d in dfs)
+    print(f"\nTOTAL: {len(points)} points, wall {total:.1f} s; worst amp SE / theory amp "
+          f"{100 * worst:.2f} % (target < 5 %, < 300 s)")
+    if args.csv:
+        pd.concat(dfs).to_csv(args.csv, index=False)
+    return 0 if np.isfinite(worst) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
