@@ -47,10 +47,20 @@ def grid_matrix(scan: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray
     return table.columns.to_numpy(), table.index.to_numpy(), table.to_numpy()
 
 
-def heatmap(ax, scan: pd.DataFrame, column: str, scale: float = 1.0, cmap: str = "viridis"):
-    """Draw one quantity over the (mu, sigma) grid; returns the mesh."""
+def heatmap(
+    ax, scan: pd.DataFrame, column: str, scale: float = 1.0, cmap: str = "viridis", symmetric=False
+):
+    """Draw one quantity over the (mu, sigma) grid; returns the mesh.
+
+    ``symmetric`` centres the colour scale on zero (for deviations).
+    """
     mus, sigmas, values = grid_matrix(scan, column)
-    mesh = ax.pcolormesh(values * scale, cmap=cmap)
+    values = np.ma.masked_invalid(values * scale)
+    limits = {}
+    if symmetric:
+        vmax = float(np.nanmax(np.abs(values))) if values.count() else 1.0
+        limits = {"vmin": -vmax, "vmax": vmax}
+    mesh = ax.pcolormesh(values, cmap=cmap, **limits)
     ax.set_xticks(np.arange(len(mus)) + 0.5)
     ax.set_yticks(np.arange(len(sigmas)) + 0.5)
     ax.set_xticklabels([f"{m:g}" for m in mus])
@@ -92,6 +102,7 @@ def figure5(
     transfer: pd.DataFrame,
     params: dict,
     width: float = 10.0,
+    extra: dict | None = None,
 ) -> tuple[plt.Figure, dict]:
     """Draw the theory-only Figure 5.
 
@@ -103,6 +114,10 @@ def figure5(
         Loaded parameters (for marked points and the stability point).
     width : float
         Figure width in inches.
+    extra : dict, optional
+        A fourth heatmap per row: ``{"A": (column, title, scale), "C": ...}``,
+        drawn with a diverging colour scale centred on zero (used by
+        :mod:`comparison.figure` for deviation maps; columns of ``scan``).
 
     Returns
     -------
@@ -112,31 +127,45 @@ def figure5(
         point to its colour pair.
     """
     plt.rcParams.update({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7})
-    fig = plt.figure(figsize=(width, width * 0.5))
-    outer = gridspec.GridSpec(1, 10, figure=fig, left=0.07, right=0.98, bottom=0.1, top=0.86)
+    extra = extra or {}
+    n_cols = 4 if extra else 3
+    fig = plt.figure(figsize=(width * (2 * n_cols + 4) / 10, width * 0.5))
+    outer = gridspec.GridSpec(
+        1, 2 * n_cols + 4, figure=fig, left=0.07, right=0.98, bottom=0.1, top=0.86
+    )
     grid = gridspec.GridSpecFromSubplotSpec(
-        2, 3, subplot_spec=outer[0, :6], hspace=0.55, wspace=0.45
+        2, n_cols, subplot_spec=outer[0, : 2 * n_cols], hspace=0.55, wspace=0.5
     )
     axes: dict = {}
     star = np.asarray(params["scan"]["stability_point"]) * 1e3
-    for k, column in enumerate(PANEL_A + PANEL_C):
-        ax = fig.add_subplot(grid[k])
-        title, scale = HEATMAPS[column]
-        mesh = heatmap(ax, scan, column, scale)
+    rows = [PANEL_A, PANEL_C]
+    cells = []
+    for r, (letter, columns) in enumerate(zip("AC", rows)):
+        for c, column in enumerate(columns):
+            cells.append((r * n_cols + c, column, *HEATMAPS[column], "viridis", False))
+        if letter in extra:
+            column, title, scale = extra[letter]
+            cells.append((r * n_cols + 3, column, title, scale, "RdBu_r", True))
+    for index, column, title, scale, cmap, symmetric in cells:
+        k = index % n_cols
+        ax = fig.add_subplot(grid[index])
+        mesh = heatmap(ax, scan, column, scale, cmap, symmetric)
         cbar = fig.colorbar(mesh, ax=ax)
         cbar.locator = ticker.MaxNLocator(nbins=4)
         cbar.update_ticks()
         ax.set_title(title)
-        if k % 3 == 0:
+        if k == 0:
             ax.set_ylabel(r"std input $\sigma$ (mV)")
-        if k % 3 == 1:
+        if k == 1:
             ax.set_xlabel(r"mean input $\mu$ (mV)")
         _star(ax, *grid_position(scan, *star))
         axes[column] = ax
     _label(axes[PANEL_A[0]], "A")
     _label(axes[PANEL_C[0]], "C")
 
-    tf_grid = gridspec.GridSpecFromSubplotSpec(2, 1, subplot_spec=outer[0, 7:], hspace=0.08)
+    tf_grid = gridspec.GridSpecFromSubplotSpec(
+        2, 1, subplot_spec=outer[0, 2 * n_cols + 1 :], hspace=0.08
+    )
     ax_amp = fig.add_subplot(tf_grid[0])
     ax_phase = fig.add_subplot(tf_grid[1], sharex=ax_amp)
     _label(ax_amp, "B", x=-0.3, y=1.02)

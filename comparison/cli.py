@@ -1,0 +1,64 @@
+"""``mfval run``: the main job (theory, simulations, comparison, figure, report)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mfval.cli import add_common_arguments
+from mfval.io import write_csv, write_text
+from mfval.params import load_params
+from mfval.store import ResultStore
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_common_arguments(parser)
+    parser.add_argument("--quick", action="store_true", help="a quarter of the simulated time")
+    parser.add_argument(
+        "--full-grid", action="store_true", help="simulate every grid point, not only the marked"
+    )
+    parser.add_argument("--seed", type=int, default=None, help="simulation seed")
+    parser.add_argument(
+        "--validation",
+        type=Path,
+        default=None,
+        help="verdict rules YAML",
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from comparison.checks import load_validation
+    from comparison.figure import comparison_figure
+    from comparison.pipeline import default_settings, run_validation
+    from comparison.report import render_report, summary_table
+    from theory.figure import save_figure
+
+    start = time.perf_counter()
+    params = load_params(args.params)
+    config = load_validation(args.validation)
+    settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
+    settings.seed = args.seed
+    result = run_validation(
+        params,
+        settings,
+        ResultStore(args.cache_dir),
+        config,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    out = args.out
+    write_csv(result.comparison, out / "comparison.csv")
+    write_csv(result.scan, out / "theory_scan.csv")
+    write_csv(result.theory_transfer, out / "theory_transfer_functions.csv")
+    write_csv(result.network, out / "simulation_rates.csv")
+    write_csv(result.transfer, out / "simulation_transfer_functions.csv")
+    write_csv(result.fits, out / "simulation_fits.csv")
+    save_figure(comparison_figure(result, params), out / "figure5_comparison")
+    elapsed = time.perf_counter() - start
+    command = "mfval " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "mfval run"
+    write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")
+    print(summary_table(result.comparison).to_string(index=False))
+    print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
+    return 0

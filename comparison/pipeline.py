@@ -1,0 +1,170 @@
+"""The main job: theory scan, simulations and comparison, with cached tasks.
+
+:func:`run_validation` runs (or reads from the results store) the theory scan
+of the whole grid, the network simulations and the open-loop transfer
+function simulations at the selected working points, and returns every
+table the report, the figure and the ``pytest -m validation`` checks need.
+Every simulation is one store task, written atomically as soon as it
+finishes, so an interrupted run continues where it stopped.
+
+Planted errors (``planted=``) change the simulation only, never the theory;
+they exist to prove that the checks can fail (see ``tests/test_planted_errors.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from comparison.checks import ValidationConfig, load_validation
+from comparison.metrics import comparison_table
+from mfval.params import scan_points
+from mfval.store import ResultStore
+from mfval.tasks import run_tasks
+
+#: planted errors: name -> (network task options, transfer task options)
+PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
+    "none": ({}, {}),
+    "exc_weight_plus_10pct": ({"weight_scale_exc": 1.1}, {}),
+    "modulation_latency_1.5ms": ({}, {"mod_delay": 1.5e-3}),
+    "missing_synaptic_filter": ({}, {"drop_synaptic_filter": True}),
+    "external_source_dropped": ({"drop_external": "inh"}, {}),
+    "binomial_poisson_split_p0.05": (
+        {"poisson_split_p": 0.05, "allow_biased_poisson": True},
+        {},
+    ),
+}
+
+
+@dataclass
+class RunSettings:
+    """What to simulate and how long (SI). Defaults come from the parameters."""
+
+    network_points: list[tuple[float, float]]
+    transfer_points: list[tuple[float, float]]
+    network_options: dict = field(default_factory=dict)
+    transfer_options: dict = field(default_factory=dict)
+    seed: int | None = None
+    planted: str = "none"
+
+
+def marked_points(params: dict) -> list[tuple[float, float]]:
+    """The marked working points of the parameters (V)."""
+    return [(float(m), float(s)) for m, s in params["scan"]["marked_points"]]
+
+
+def default_settings(params: dict, full_grid: bool = False, quick: bool = False) -> RunSettings:
+    """Settings of ``mfval run`` (and of ``pytest -m validation``).
+
+    Default: network and transfer simulations at the marked points with the
+    durations of ``params['simulation']``. ``full_grid``: network and
+    transfer simulations at every grid point. ``quick``: the marked points
+    with a quarter of the simulated time (larger errors, same checks).
+    """
+    points = scan_points(params) if full_grid else marked_points(params)
+    sim = params["simulation"]
+    network_options, transfer_options = {}, {}
+    if quick:
+        network_options = {"duration": sim["network_duration"] / 4}
+        transfer_options = {"duration": sim["transfer_duration"] / 4}
+    return RunSettings(
+        network_points=points,
+        transfer_points=points,
+        network_options=network_options,
+        transfer_options=transfer_options,
+    )
+
+
+@dataclass
+class ValidationResult:
+    """Every table of one validation run."""
+
+    scan: pd.DataFrame
+    theory_transfer: pd.DataFrame
+    network: pd.DataFrame
+    transfer: pd.DataFrame
+    fits: pd.DataFrame
+    comparison: pd.DataFrame
+    settings: RunSettings
+    config: ValidationConfig
+
+
+def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
+    """Store tasks of the network and transfer simulations of one run."""
+    from simulation.network import network_task
+    from simulation.open_loop import transfer_task
+
+    if settings.planted not in PLANTED_ERRORS:
+        raise ValueError(f"planted = {settings.planted!r} is not one of {sorted(PLANTED_ERRORS)}")
+    net_plant, tf_plant = PLANTED_ERRORS[settings.planted]
+    network = [
+        network_task(mu, sigma, params, settings.seed, **settings.network_options, **net_plant)
+        for mu, sigma in settings.network_points
+    ]
+    transfer = [
+        transfer_task(
+            mu, sigma, params, "synaptic", settings.seed, **settings.transfer_options, **tf_plant
+        )
+        for mu, sigma in settings.transfer_points
+    ]
+    return network, transfer
+
+
+def run_validation(
+    params: dict,
+    settings: RunSettings,
+    store: ResultStore | None = None,
+    config: ValidationConfig | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    client=None,
+) -> ValidationResult:
+    """Run (or read from the store) theory, simulations and comparison.
+
+    Parameters
+    ----------
+    params : dict
+        Loaded parameters (:func:`mfval.params.load_params`).
+    settings : RunSettings
+        Points, durations, seed and planted error.
+    store : ResultStore, optional
+    config : ValidationConfig, optional
+        Default ``params/validation.yaml``.
+    workers : int, optional
+        Local worker processes.
+    progress : bool
+        Progress lines on stderr.
+    client : dask.distributed.Client, optional
+        Run the tasks on this Dask cluster instead of local processes.
+    """
+    from simulation.open_loop import fit_transfer
+    from theory.scan import run_scan
+
+    store = store or ResultStore()
+    config = config or load_validation()
+    scan, theory_transfer = run_scan(params, store, workers, progress, client)
+    network_tasks, transfer_tasks = simulation_tasks(params, settings)
+    # longest tasks first, so that the workers finish together
+    tasks = transfer_tasks + network_tasks
+    results = run_tasks(tasks, store, workers, "simulation", progress, client)
+    transfer_frames = results[: len(transfer_tasks)]
+    network_frames = results[len(transfer_tasks) :]
+    network = pd.concat(network_frames, ignore_index=True) if network_frames else pd.DataFrame()
+    transfer = pd.concat(transfer_frames, ignore_index=True) if transfer_frames else pd.DataFrame()
+    fits = (
+        pd.concat([fit_transfer(df, params) for df in transfer_frames], ignore_index=True)
+        if transfer_frames
+        else pd.DataFrame()
+    )
+    comparison = comparison_table(scan, config, params, network, transfer, fits)
+    return ValidationResult(
+        scan=scan,
+        theory_transfer=theory_transfer,
+        network=network,
+        transfer=transfer,
+        fits=fits,
+        comparison=comparison,
+        settings=settings,
+        config=config,
+    )
