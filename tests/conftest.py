@@ -29,3 +29,21 @@ def theory_scan(params, session_store):
     from theory.scan import run_scan
 
     return run_scan(params, session_store, progress=False)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--full-grid",
+        action="store_true",
+        default=False,
+        help="validation checks at all grid points (default: the marked points)",
+    )
+
+
+def validation_points(config) -> list[tuple[float, float]]:
+    """Working points of the validation checks (V), by the --full-grid option."""
+    from comparison.pipeline import marked_points
+    from mfval.params import scan_points
+
+    p = load_params(REPO / "params" / "default.yaml")
+    return scan_points(p) if config.getoption("--full-grid") else marked_points(p)
