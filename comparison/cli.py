@@ -11,6 +11,7 @@ from mfval.cli import add_common_arguments
 from mfval.io import write_csv, write_text
 from mfval.params import load_params
 from mfval.store import ResultStore
+from mfval.tasks import close_client, open_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +41,19 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
-    result = run_validation(
-        params,
-        settings,
-        ResultStore(args.cache_dir),
-        config,
-        workers=args.workers,
-        progress=not args.quiet,
-    )
+    client = open_client(args.scheduler, args.workers)
+    try:
+        result = run_validation(
+            params,
+            settings,
+            ResultStore(args.cache_dir),
+            config,
+            workers=args.workers,
+            progress=not args.quiet,
+            client=client,
+        )
+    finally:
+        close_client(client)
     out = args.out
     write_csv(result.comparison, out / "comparison.csv")
     write_csv(result.scan, out / "theory_scan.csv")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from comparison.checks import ValidationConfig, load_validation
 from comparison.metrics import comparison_table
-from mfval.params import scan_points
+from mfval.params import scan_points, stable_hash
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
 
@@ -90,6 +90,15 @@ class ValidationResult:
     config: ValidationConfig
 
 
+def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
+    """Seed of one simulation task, derived from the run seed and the task's identity.
+
+    Independent of the number of workers and of the order of completion, and
+    different for different working points (no shared noise realizations).
+    """
+    return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)
+
+
 def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
     """Store tasks of the network and transfer simulations of one run."""
     from simulation.network import network_task
@@ -98,13 +107,27 @@ def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
     if settings.planted not in PLANTED_ERRORS:
         raise ValueError(f"planted = {settings.planted!r} is not one of {sorted(PLANTED_ERRORS)}")
     net_plant, tf_plant = PLANTED_ERRORS[settings.planted]
+    run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
     network = [
-        network_task(mu, sigma, params, settings.seed, **settings.network_options, **net_plant)
+        network_task(
+            mu,
+            sigma,
+            params,
+            task_seed(run_seed, "network", mu, sigma),
+            **settings.network_options,
+            **net_plant,
+        )
         for mu, sigma in settings.network_points
     ]
     transfer = [
         transfer_task(
-            mu, sigma, params, "synaptic", settings.seed, **settings.transfer_options, **tf_plant
+            mu,
+            sigma,
+            params,
+            "synaptic",
+            task_seed(run_seed, "transfer", mu, sigma),
+            **settings.transfer_options,
+            **tf_plant,
         )
         for mu, sigma in settings.transfer_points
     ]

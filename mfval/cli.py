@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from mfval.params import ParameterError
+from mfval.tasks import SchedulerUnreachableError
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -38,6 +39,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="results store (default: $MFVAL_CACHE_DIR or ~/.cache/mfval)",
     )
     parser.add_argument("--workers", type=int, default=None, help="local worker processes")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a Dask scheduler (tcp://host:8786) to run the tasks on",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -81,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as err:
         print(f"mfval {args.command}: parameter error: {err}", file=sys.stderr)
         return 2
+    except SchedulerUnreachableError as err:
+        print(f"mfval {args.command}: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print(
             f"mfval {args.command}: interrupted; finished tasks are stored, rerun to continue",

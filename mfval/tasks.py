@@ -131,3 +131,59 @@ def run_tasks(
                 fut.cancel()
             raise
     return results
+
+
+class SchedulerUnreachableError(ConnectionError):
+    """The Dask scheduler at the given address did not answer."""
+
+
+def open_client(scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0):
+    """A Dask client for the tasks of one run, or None for in-process execution.
+
+    Parameters
+    ----------
+    scheduler : str, optional
+        Address of an existing Dask scheduler (``tcp://host:8786``). If not
+        given, a ``LocalCluster`` with ``workers`` single-threaded worker
+        processes is started (default: the usable cores); with one worker
+        the tasks run in-process and None is returned.
+    timeout : float
+        Seconds to wait for the scheduler before giving up.
+
+    Raises
+    ------
+    SchedulerUnreachableError
+        If ``scheduler`` does not answer within ``timeout``, naming it.
+    """
+    if scheduler is None:
+        workers = default_workers() if workers is None else workers
+        if workers <= 1:
+            return None
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=40,
+        )
+        return Client(cluster)
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as err:
+        raise SchedulerUnreachableError(
+            f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s ({err})"
+        ) from err
+
+
+def close_client(client) -> None:
+    """Close a client from :func:`open_client` (and its local cluster, if any)."""
+    if client is None:
+        return
+    cluster = getattr(client, "cluster", None)
+    client.close()
+    if cluster is not None:
+        cluster.close()

@@ -9,6 +9,7 @@ from mfval.cli import add_common_arguments
 from mfval.io import write_csv
 from mfval.params import load_params
 from mfval.store import ResultStore
+from mfval.tasks import close_client, open_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,13 @@ def main(args: argparse.Namespace) -> int:
 
     params = load_params(args.params)
     store = ResultStore(args.cache_dir)
-    scan, transfer = run_scan(params, store, workers=args.workers, progress=not args.quiet)
+    client = open_client(args.scheduler) if args.scheduler else None
+    try:
+        scan, transfer = run_scan(
+            params, store, workers=args.workers, progress=not args.quiet, client=client
+        )
+    finally:
+        close_client(client)
     out = args.out
     written = [
         write_csv(scan, out / "theory_scan.csv"),
