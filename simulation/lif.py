@@ -45,6 +45,15 @@ lam_exc : 1 (constant)
 lam_inh : 1 (constant)
 """
 
+#: as NEURON_EQUATIONS, plus a constant bias current I_e (``bias_current=True``)
+BIAS_NEURON_EQUATIONS = """
+dv/dt = -v / tau_m + (I + I_e) / C : volt (unless refractory)
+dI/dt = -I / tau_s : amp
+I_e : amp (constant)
+lam_exc : 1 (constant)
+lam_inh : 1 (constant)
+"""
+
 #: modulation of the mean input, v_mod(t) = mod_amp cos(2 pi f_mod (t - mod_delay) + mod_phase)
 MODULATION_EQUATIONS = """
 v_mod = mod_amp * cos(2 * pi * f_mod * (t - mod_delay) + mod_phase) : volt
@@ -105,13 +114,35 @@ def neuron_namespace(network: dict, W_exc: float, W_inh: float) -> dict:
     }
 
 
-def make_lif_group(n: int, network: dict, W_exc: float, W_inh: float,
-                   modulated: bool = False, name: str = "neurons"):
+def make_lif_group(
+    n: int,
+    network: dict,
+    W_exc: float,
+    W_inh: float,
+    modulated: bool = False,
+    name: str = "neurons",
+    bias_current: bool = False,
+    input_code: str | None = None,
+    extra_namespace: dict | None = None,
+):
     """A Brian2 NeuronGroup of ``n`` LIF neurons with per-step Poisson input.
 
     The caller sets ``lam_exc``, ``lam_inh`` (expected input counts per
     step), the initial ``v`` and, if ``modulated``, ``mod_amp``,
     ``mod_phase``, ``f_mod`` and the namespace entry ``mod_delay``.
+
+    Optional extensions (defaults leave the model above unchanged):
+
+    bias_current : bool
+        Add a constant current ``I_e : amp (constant)`` to the membrane
+        equation, ``dv/dt = -v/tau_m + (I + I_e)/C`` (still linear, still
+        integrated exactly); the caller sets ``I_e`` (default 0).
+    input_code : str, optional
+        Code run every step at ``when="start"`` instead of
+        :data:`POISSON_INPUT_CODE` (e.g. a planted-error binomial drive);
+        ``""`` disables the external drive.
+    extra_namespace : dict, optional
+        Additional namespace entries (e.g. functions used by ``input_code``).
 
     Returns
     -------
@@ -120,7 +151,12 @@ def make_lif_group(n: int, network: dict, W_exc: float, W_inh: float,
     import brian2 as b2
 
     equations = NEURON_EQUATIONS + (MODULATION_EQUATIONS if modulated else NO_MODULATION_EQUATIONS)
+    if bias_current:
+        equations = BIAS_NEURON_EQUATIONS + (
+            MODULATION_EQUATIONS if modulated else NO_MODULATION_EQUATIONS
+        )
     namespace = neuron_namespace(network, W_exc, W_inh)
+    namespace.update(extra_namespace or {})
     namespace.setdefault("mod_delay", 0 * b2.second)
     group = b2.NeuronGroup(
         n,
@@ -132,5 +168,7 @@ def make_lif_group(n: int, network: dict, W_exc: float, W_inh: float,
         namespace=namespace,
         name=name,
     )
-    group.run_regularly(POISSON_INPUT_CODE, when="start", name=f"{name}_poisson")
+    code = POISSON_INPUT_CODE if input_code is None else input_code
+    if code:
+        group.run_regularly(code, when="start", name=f"{name}_poisson")
     return group
