@@ -1,0 +1,177 @@
+"""The E-I network: structure, reproducibility, rates at (10, 10) mV, and bad input."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from mfval.params import load_params
+from simulation.network import (
+    build_connectivity,
+    network_task,
+    population_slices,
+    simulate_network,
+)
+from theory.mean_field import InfeasibleWorkingPointError
+
+#: short runs on a half-size network (in-degrees as in the model: 400 E, 100 I)
+SHORT = {"duration": 0.4, "warmup": 0.1, "n_blocks": 4}
+
+
+@pytest.fixture(scope="module")
+def params():
+    return load_params()
+
+
+@pytest.fixture(scope="module")
+def small_params(params):
+    p = copy.deepcopy(params)
+    p["network"]["N"] = np.array([2000, 500])
+    return p
+
+
+def test_fixed_indegree_full_size(params):
+    """Every neuron gets exactly K[t, s] inputs from population s; no multapses, no autapses."""
+    net = params["network"]
+    conn = build_connectivity(net, np.random.RandomState(3))
+    pops = population_slices(net)
+    n_total = sum(n for _, _, n in pops)
+    K = np.asarray(net["K"])
+    for (t, s), (i, j) in conn.items():
+        _, t_off, t_n = pops[t]
+        _, s_off, s_n = pops[s]
+        indeg = np.bincount(j - t_off, minlength=t_n)
+        assert np.all(indeg == K[t, s])
+        assert np.all((i >= s_off) & (i < s_off + s_n))
+        assert np.all(i != j)  # no autapses
+        pair = i.astype(np.int64) * n_total + j
+        assert len(np.unique(pair)) == len(pair)  # no multapses
+
+
+def test_brian_objects_weights_delays(small_params):
+    """Synapses in Brian2: in-degrees, PSC amplitudes, delays and drive as specified."""
+    import brian2 as b2
+
+    from simulation.device import configure_runtime
+    from simulation.network import build_brian_network
+
+    net = small_params["network"]
+    configure_runtime()
+    b2.start_scope()
+    conn = build_connectivity(net, np.random.RandomState(1))
+    n = int(np.sum(net["N"]))
+    lam = np.array([9.55, 1.57])
+    obj = build_brian_network(
+        small_params, conn, lam, np.zeros(n), 0.0, np.arange(3), weight_scale_exc=1.1
+    )
+    W, K = np.asarray(net["W"]), np.asarray(net["K"])
+    for (t, s), syn in obj["synapses"].items():
+        _, t_off, t_n = population_slices(net)[t]
+        post = np.asarray(syn.j[:])
+        assert np.all(np.bincount(post - t_off, minlength=t_n)[:t_n] == K[t, s])
+        assert np.allclose(syn.delay[:] / b2.second, net["delay"])
+        expected = W[t, s] * (1.1 if s == 0 else 1.0)
+        assert float(syn.namespace["w_rec"] / b2.amp) == pytest.approx(expected)
+    group = obj["group"]
+    assert np.allclose(group.lam_exc[:], lam[0]) and np.allclose(group.lam_inh[:], lam[1])
+    assert float(group.namespace["W_exc"] / b2.amp) == pytest.approx(net["W_ext"][0, 0])
+    assert float(group.namespace["W_inh"] / b2.amp) == pytest.approx(net["W_ext"][0, 1])
+
+
+@pytest.fixture(scope="module")
+def runs(small_params):
+    """Seed 1 twice and seed 2 once at (10, 10) mV on the half-size network."""
+    a = simulate_network(10e-3, 10e-3, small_params, seed=1, return_details=True, **SHORT)
+    b = simulate_network(10e-3, 10e-3, small_params, seed=1, return_details=True, **SHORT)
+    c = simulate_network(10e-3, 10e-3, small_params, seed=2, **SHORT)
+    return a, b, c
+
+
+def test_same_seed_identical_other_seed_consistent(runs):
+    (fa, da), (fb, db), fc = runs
+    assert np.array_equal(da["spike_i"], db["spike_i"])
+    assert np.array_equal(da["spike_t"], db["spike_t"])
+    assert np.array_equal(fa["rate_hz"], fb["rate_hz"])
+    assert not np.array_equal(fa["rate_hz"], fc["rate_hz"])  # a different realization
+    for k in range(2):
+        diff = abs(fa["rate_hz"][k] - fc["rate_hz"][k])
+        se = math.hypot(fa["rate_se_hz"][k], fc["rate_se_hz"][k])
+        assert diff <= 4 * se, (diff, se)
+
+
+def test_rates_and_mean_input_match_theory_at_10_10(runs, small_params):
+    """Short run at (10, 10) mV: rates within 10 % of theory, realized mu within 5 %."""
+    from simulation.network import theory_for_point
+
+    (frame, _), _, _ = runs
+    theory = theory_for_point(10e-3, 10e-3, small_params)["firing_rates"]
+    for k, row in frame.iterrows():
+        assert abs(row["rate_hz"] / theory[k] - 1) < 0.10, (row["rate_hz"], theory[k])
+        assert abs(row["mu_realized_mV"] - 10.0) < 0.5
+        assert row["rate_se_hz"] > 0 and 0.3 < row["cv"] < 1.5
+    assert set(frame.columns) >= {
+        "mu_mV",
+        "sigma_mV",
+        "population",
+        "rate_hz",
+        "rate_se_hz",
+        "cv",
+        "mu_realized_mV",
+        "mu_realized_se_mV",
+        "duration_s",
+        "seed",
+        "n_neurons",
+        "compile_s",
+        "run_s",
+    }
+
+
+def test_bad_inputs_raise_before_simulating(params):
+    with pytest.raises(InfeasibleWorkingPointError, match="mu = 20 mV, sigma = 1 mV"):
+        simulate_network(20e-3, 1e-3, params)
+    with pytest.raises(ValueError, match=r"duration.*-1"):
+        simulate_network(10e-3, 10e-3, params, duration=-1.0)
+    bad = copy.deepcopy(params)
+    bad["simulation"]["dt"] = 0.6e-3
+    with pytest.raises(ValueError, match=r"dt = 0\.0006"):
+        simulate_network(10e-3, 10e-3, bad)
+    with pytest.raises(ValueError, match="poisson_split_p"):
+        simulate_network(10e-3, 10e-3, params, poisson_split_p=0.05)
+
+
+def test_network_task_key(params):
+    a = network_task(10e-3, 10e-3, params, seed=1, duration=1.0)
+    b = network_task(10e-3, 10e-3, params, seed=2, duration=1.0)
+    c = network_task(10e-3, 10e-3, params, seed=1, duration=1.0, weight_scale_exc=1.1)
+    assert a.kind == "network" and len({a.key, b.key, c.key}) == 3
+    assert a.key == network_task(10e-3, 10e-3, params, seed=1, duration=1.0).key
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--point", "20,1"], "infeasible"),
+        (["--point", "10,10", "--duration", "-1"], "duration"),
+        (["--point", "10,10", "--params", "BADDT"], "dt"),
+    ],
+)
+def test_cli_errors_write_nothing(tmp_path, capsys, argv, message):
+    from mfval.cli import main
+
+    out = tmp_path / "out"
+    cache = tmp_path / "cache"
+    if "BADDT" in argv:
+        yaml = tmp_path / "bad_dt.yaml"
+        from mfval.params import default_params_path
+
+        yaml.write_text(
+            f"inherit: {default_params_path()}\nsimulation:\n  dt: {{value: 0.4, unit: ms}}\n"
+        )
+        argv = [str(yaml) if a == "BADDT" else a for a in argv]
+    rc = main(["simulate", *argv, "--out", str(out), "--cache-dir", str(cache), "--quiet"])
+    assert rc == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())
