@@ -25,7 +25,7 @@ from mfval.cli import parse_point
 from mfval.params import load_params
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
-from simulation.open_loop import fit_transfer, simulate_transfer, theory_for, transfer_task
+from simulation.open_loop import fit_transfer, simulate_transfer, transfer_task
 
 
 def main(argv=None) -> int:
@@ -58,23 +58,44 @@ def main(argv=None) -> int:
     pd.set_option("display.max_columns", 20)
     for (mu, s), df in zip(points, dfs):
         rel = df["amp_se_hz_per_mV"] / df["theory_amp_hz_per_mV"]
-        print(f"\n(mu, sigma) = ({mu * 1e3:g}, {s * 1e3:g}) mV: wall {df['wall_s'].iloc[0]:.1f} s, "
-              f"{df['n_neurons'].sum()} neurons x {df['duration_s'].iloc[0] + df['warmup_s'].iloc[0]:g} s; "
-              f"amp SE / theory amp: max {100 * rel.max():.2f} %, median {100 * rel.median():.2f} %")
-        print(df[["frequency_hz", "amplitude_mV", "theory_amp_hz_per_mV", "theory_phase_deg",
-                  "amp_hz_per_mV", "amp_se_hz_per_mV", "phase_deg", "phase_se_deg"]]
-              .round(3).to_string(index=False))
+        print(
+            f"\n(mu, sigma) = ({mu * 1e3:g}, {s * 1e3:g}) mV: wall {df['wall_s'].iloc[0]:.1f} s, "
+            f"{df['n_neurons'].sum()} neurons x "
+            f"{df['duration_s'].iloc[0] + df['warmup_s'].iloc[0]:g} s; "
+            f"amp SE / theory amp: max {100 * rel.max():.2f} %, median {100 * rel.median():.2f} %"
+        )
+        print(
+            df[
+                [
+                    "frequency_hz",
+                    "amplitude_mV",
+                    "theory_amp_hz_per_mV",
+                    "theory_phase_deg",
+                    "amp_hz_per_mV",
+                    "amp_se_hz_per_mV",
+                    "phase_deg",
+                    "phase_se_deg",
+                ]
+            ]
+            .round(3)
+            .to_string(index=False)
+        )
         fit = fit_transfer(df, params)
-        th = theory_for(mu, s, params["network"], df["frequency_hz"].to_numpy(), args.mode)
-        del th
-        print(fit[["tau_rate_ms", "tau_rate_se_ms", "W_rate", "W_rate_se", "chi2", "dof"]]
-              .round(4).to_string(index=False))
-        print(f"rate {df['rate_mean_hz'].iloc[0]:.3f} +- {df['rate_mean_se_hz'].iloc[0]:.3f} Hz "
-              f"(theory {df['theory_rate_hz'].iloc[0]:.3f}); mu realized "
-              f"{df['mu_realized_mV'].iloc[0]:.3f} +- {df['mu_realized_se_mV'].iloc[0]:.3f} mV")
+        print(
+            fit[["tau_rate_ms", "tau_rate_se_ms", "W_rate", "W_rate_se", "chi2", "dof"]]
+            .round(4)
+            .to_string(index=False)
+        )
+        print(
+            f"rate {df['rate_mean_hz'].iloc[0]:.3f} +- {df['rate_mean_se_hz'].iloc[0]:.3f} Hz "
+            f"(theory {df['theory_rate_hz'].iloc[0]:.3f}); mu realized "
+            f"{df['mu_realized_mV'].iloc[0]:.3f} +- {df['mu_realized_se_mV'].iloc[0]:.3f} mV"
+        )
     worst = max(float((d["amp_se_hz_per_mV"] / d["theory_amp_hz_per_mV"]).max()) for d in dfs)
-    print(f"\nTOTAL: {len(points)} points, wall {total:.1f} s; worst amp SE / theory amp "
-          f"{100 * worst:.2f} % (target < 5 %, < 300 s)")
+    print(
+        f"\nTOTAL: {len(points)} points, wall {total:.1f} s; worst amp SE / theory amp "
+        f"{100 * worst:.2f} % (target < 5 %, < 300 s)"
+    )
     if args.csv:
         pd.concat(dfs).to_csv(args.csv, index=False)
     return 0 if np.isfinite(worst) else 1

@@ -250,6 +250,8 @@ def fit_low_pass(
     if dof > 0 and chi2 / dof > 1:
         cov = cov * chi2 / dof
     h0, tau = (float(x) for x in sol.x)
+    if method == "amplitude":
+        tau = abs(tau)  # |N| depends on tau^2 only; a low-pass lags: tau > 0
     h0_se, tau_se = (float(x) for x in np.sqrt(np.diag(cov)))
     out = {
         "tau_rate_s": tau,

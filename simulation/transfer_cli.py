@@ -1,0 +1,79 @@
+"""``mfval transfer``: simulated transfer functions of open-loop neurons, and their fits.
+
+Writes ``OUT/simulation_transfer_functions.csv`` (one row per working point,
+mode and frequency; see :func:`simulation.open_loop.simulate_transfer`) and
+``OUT/simulation_fits.csv`` (one row per working point and mode; see
+:func:`simulation.open_loop.fit_transfer`). Every working point is one task
+of the results store: a rerun with the same parameters, seed and versions
+reads the stored result.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from mfval.cli import add_common_arguments, parse_point
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--point",
+        type=parse_point,
+        action="append",
+        default=None,
+        metavar="MU,SIGMA",
+        help="working point in mV (repeatable; default: the marked points of the parameters)",
+    )
+    parser.add_argument(
+        "--mode",
+        choices=("synaptic", "membrane"),
+        action="append",
+        default=None,
+        help="modulation through the synaptic current (default) or into the membrane; repeatable",
+    )
+    parser.add_argument("--amplitude", type=float, default=None, help="dmu at f_min in mV")
+    parser.add_argument("--duration", type=float, default=None, help="analysis window in s")
+    parser.add_argument("--n-per-frequency", type=int, default=None, help="neurons per frequency")
+    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument(
+        "--fit-method",
+        choices=("amplitude", "complex"),
+        default="amplitude",
+        help="low-pass fit to |N| (as nnmt does; default) or to Re and Im",
+    )
+    add_common_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    from mfval.io import write_csv
+    from mfval.params import load_params
+    from mfval.store import ResultStore
+    from mfval.tasks import run_tasks
+    from simulation.open_loop import fit_transfer, transfer_task
+
+    params = load_params(args.params)
+    points = args.point or [(float(m), float(s)) for m, s in params["scan"]["marked_points"]]
+    modes = args.mode or ["synaptic"]
+    kwargs = {
+        "amplitude": None if args.amplitude is None else args.amplitude * 1e-3,
+        "duration": args.duration,
+        "n_per_frequency": args.n_per_frequency,
+    }
+    tasks = [
+        transfer_task(mu, sigma, params, mode, args.seed, **kwargs)
+        for mu, sigma in points
+        for mode in modes
+    ]
+    store = ResultStore(args.cache_dir)
+    results = run_tasks(tasks, store, args.workers, "transfer", progress=not args.quiet)
+    table = pd.concat(results, ignore_index=True)
+    fits = pd.concat(
+        [fit_transfer(df, params, args.fit_method) for df in results], ignore_index=True
+    )
+    out = write_csv(table, args.out / "simulation_transfer_functions.csv")
+    write_csv(fits, args.out / "simulation_fits.csv")
+    if not args.quiet:
+        print(f"wrote {out} and {args.out / 'simulation_fits.csv'}")
+    return 0
