@@ -121,3 +121,17 @@ def test_transfer_task_key(params):
     assert a.key != transfer_task(MU, SIGMA, params, "membrane", 1).key
     assert a.key != transfer_task(MU, SIGMA, params, "synaptic", 1, mod_delay=1e-3).key
     assert a.key != transfer_task(MU, SIGMA, params, "synaptic", 1, drop_synaptic_filter=True).key
+
+
+@pytest.mark.validation
+def test_linearity_low_rate_point_default_frequencies(params):
+    """(6, 6) mV, the low-rate point, all default frequencies: N at A and 2A agree."""
+    kw = {"n_per_frequency": 1000, "duration": 4.0}
+    one = simulate_transfer(6e-3, 6e-3, params, amplitude=0.5e-3, seed=21, **kw)
+    two = simulate_transfer(6e-3, 6e-3, params, amplitude=1.0e-3, seed=22, **kw)
+    diff = complex_n(two) - complex_n(one)
+    se_re = np.hypot(one["tf_re_se_hz_per_mV"], two["tf_re_se_hz_per_mV"]).to_numpy()
+    se_im = np.hypot(one["tf_im_se_hz_per_mV"], two["tf_im_se_hz_per_mV"]).to_numpy()
+    print("N(2A) - N(A) in SEs, Re:", diff.real / se_re, "Im:", diff.imag / se_im)
+    assert np.all(np.abs(diff.real) <= K_SE * se_re)
+    assert np.all(np.abs(diff.imag) <= K_SE * se_im)
