@@ -172,3 +172,60 @@ def make_lif_group(
     if code:
         group.run_regularly(code, when="start", name=f"{name}_poisson")
     return group
+
+
+#: per-step Poisson input with :func:`fast_poisson_function` (Cython runtime only)
+FAST_POISSON_INPUT_CODE = "I += W_exc * poisson_fast(lam_exc) + W_inh * poisson_fast(lam_inh)"
+
+_FAST_POISSON_CYTHON = """
+cdef int32_t _poisson_fast(double lam, int _vectorisation_idx):
+    # exact Poisson sample by sequential inversion of the CDF with one uniform
+    # (lam < 10); Brian2's own exact sampler (PTRS) for lam >= 10
+    cdef int32_t k = 0
+    cdef double u, p, F
+    if lam >= 10.0 or lam <= 0.0:
+        return _poisson(lam, _vectorisation_idx)
+    u = _rand(_vectorisation_idx)
+    p = exp(-lam)
+    F = p
+    while u > F:
+        k += 1
+        p *= lam / k
+        F += p
+        if k > 200:  # only reachable through rounding of F near 1: draw afresh
+            return _poisson(lam, _vectorisation_idx)
+    return k
+"""
+
+
+def fast_poisson_function():
+    """Brian2 function ``poisson_fast(lam)``: exact Poisson counts, cheaper for lam < 10.
+
+    Brian2's ``poisson()`` draws ~lam + 1 uniforms per sample for lam < 10
+    (multiplication method); sequential inversion of the CDF needs one
+    uniform and ~lam multiply-adds, and is equally exact (up to the rounding
+    of the CDF sum, ~1e-15). Samples with lam >= 10 use Brian2's PTRS
+    sampler. Implementations: Cython and numpy (``numpy.random.poisson``).
+    """
+    import brian2 as b2
+    from brian2.core.functions import DEFAULT_FUNCTIONS
+
+    def numpy_impl(lam, vectorisation_idx):
+        return np.random.poisson(lam)  # noqa: NPY002 (Brian2 seeds the global RNG)
+
+    func = b2.Function(
+        pyfunc=lambda lam: np.random.poisson(lam),  # noqa: NPY002
+        arg_units=[1],
+        return_unit=1,
+        return_type="integer",
+        stateless=False,
+        auto_vectorise=True,
+    )
+    func.implementations.add_implementation("numpy", numpy_impl, name="poisson_fast")
+    func.implementations.add_implementation(
+        "cython",
+        _FAST_POISSON_CYTHON,
+        name="_poisson_fast",
+        dependencies={"_rand": DEFAULT_FUNCTIONS["rand"], "_poisson": DEFAULT_FUNCTIONS["poisson"]},
+    )
+    return func

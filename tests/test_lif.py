@@ -17,7 +17,7 @@ def params():
     return load_params()
 
 
-def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None):
+def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None, fast=False):
     """Per-step input counts of n neurons (exc. half, inh. half) over `steps` steps.
 
     tau_s is made huge, so I integrates the jumps and diff(I)/W is the count.
@@ -36,7 +36,7 @@ def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None):
     b2.defaultclock.dt = dt * b2.second
     b2.seed(seed)
     extra: dict = {}
-    code = None if split is None else _input_code(split, drop, extra)
+    code = _input_code(split, drop, extra, fast) if (split is not None or fast) else None
     W_exc, W_inh = 1e-12, -1e-12
     group = make_lif_group(
         n, net, W_exc, W_inh, name="counts", input_code=code, extra_namespace=extra
@@ -57,12 +57,18 @@ def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None):
     return np.rint(exc), np.rint(inh)
 
 
-def test_poisson_counts_exact_at_150khz(params):
-    """Per-step counts: mean = rate dt, variance = mean within 1 % (Poisson), at 150 kHz."""
+@pytest.mark.parametrize(
+    "fast, rates",
+    [
+        (False, (150e3, 15718.6)),  # Brian2 poisson(): 150 kHz (PTRS) and (10,10) inh. rate
+        (True, (95504.5, 15718.6)),  # poisson_fast: inversion at the (10,10) rates
+    ],
+)
+def test_poisson_counts_exact(params, fast, rates):
+    """Per-step counts: mean = rate dt, variance = mean within 1 % (Poisson)."""
     dt = params["simulation"]["dt"]
-    rates = np.array([150e3, 15718.6])  # highest rate of the design, and (10,10) inh. rate
-    lam = rates * dt
-    exc, inh = _run_counts(params, lam)
+    lam = np.asarray(rates) * dt
+    exc, inh = _run_counts(params, lam, fast=fast)
     for counts, expected in ((exc, lam[0]), (inh, lam[1])):
         n = counts.size  # 5e5 samples: SE of the variance ratio sqrt((1/lam + 2)/n) < 0.3 %
         mean, var = counts.mean(), counts.var(ddof=1)
