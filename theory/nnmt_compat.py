@@ -11,7 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 if not hasattr(np, "complex_"):
-    np.complex128 = np.complex128  # removed in NumPy 2.0; nnmt 1.3.0 still uses it
+    # removed in NumPy 2.0; nnmt 1.3.0 still uses it (setattr: ruff's NPY201
+    # autofix would otherwise "modernize" this line into a no-op)
+    setattr(np, "complex_", np.complex128)  # noqa: B010
 
 import nnmt  # noqa: E402
 import nnmt.lif._general as lif_general  # noqa: E402
