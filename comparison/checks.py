@@ -44,7 +44,9 @@ class KnownDeviation:
     ``where`` restricts by theory rate (``rate_below_hz``) and/or frequency
     (``frequency_above_hz``); ``max_abs`` is the largest |sim - theory| (in
     the quantity's unit, or as a fraction of |theory| via ``max_relative``)
-    that is still the known deviation rather than a failure.
+    that is still the known deviation rather than a failure. ``direction``
+    (+1 or -1; 0 for either) is the sign of sim - theory that the deviation
+    has: a difference of the other sign is not this deviation.
     """
 
     quantity: str
@@ -53,6 +55,7 @@ class KnownDeviation:
     frequency_above_hz: float = -math.inf
     max_abs: float = 0.0
     max_relative: float = 0.0
+    direction: int = 0
 
     def applies(self, quantity: str, theory_rate_hz: float, frequency_hz: float) -> bool:
         if quantity != self.quantity or not theory_rate_hz < self.rate_below_hz:
@@ -63,6 +66,9 @@ class KnownDeviation:
 
     def bound(self, theory: float) -> float:
         return self.max_abs + self.max_relative * abs(theory)
+
+    def matches(self, difference: float) -> bool:
+        return self.direction == 0 or difference * self.direction > 0
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class ValidationConfig:
 QUANTITIES = (
     "rate",
     "mu_realized",
+    "sigma_realized",
     "tf_amplitude",
     "tf_phase",
     "tau_rate",
@@ -129,6 +136,12 @@ def _number(file, key, value, nonnegative=True) -> float:
     if math.isnan(number) or (nonnegative and number < 0):
         raise ParameterError(file, key, value, "expected a non-negative number")
     return number
+
+
+def _direction(file, key, value) -> int:
+    if value not in (-1, 0, 1):
+        raise ParameterError(file, key, value, "expected -1, 0 or +1")
+    return int(value)
 
 
 def load_validation(path: str | Path | None = None) -> ValidationConfig:
@@ -177,6 +190,7 @@ def load_validation(path: str | Path | None = None) -> ValidationConfig:
                 frequency_above_hz=float(entry.get("frequency_above_hz", -math.inf)),
                 max_abs=_number(path, f"{key}.max_abs", entry.get("max_abs", 0.0)),
                 max_relative=_number(path, f"{key}.max_relative", entry.get("max_relative", 0.0)),
+                direction=_direction(path, f"{key}.direction", entry.get("direction", 0)),
             )
         )
     return ValidationConfig(rules=rules, known_deviations=known, source=str(path))
@@ -210,7 +224,12 @@ def verdict(
         "verdict": VERDICT_PASS if ok else VERDICT_FAIL,
         "known_deviation": "",
     }
-    if not ok and known is not None and abs(difference) <= rule.k * se + known.bound(theory):
+    if (
+        not ok
+        and known is not None
+        and known.matches(difference)
+        and abs(difference) <= rule.k * se + known.bound(theory)
+    ):
         result["verdict"] = VERDICT_KNOWN
         rel = f" ({difference / theory:+.1%})" if theory else ""
         result["known_deviation"] = f"{known.description}: {difference:+.3g}{rel}"

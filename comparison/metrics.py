@@ -94,7 +94,7 @@ def _check(
 
 
 def network_rows(network: pd.DataFrame, scan: pd.DataFrame, config: ValidationConfig) -> list[dict]:
-    """Checks of one or more network simulations: rate and realized mean input per population.
+    """Checks of network simulations: rate, realized mean and std of the input, per population.
 
     Parameters
     ----------
@@ -136,6 +136,17 @@ def network_rows(network: pd.DataFrame, scan: pd.DataFrame, config: ValidationCo
                 theory=float(th["mu_realized_mV"]),
                 simulation=float(sim["mu_realized_mV"]),
                 se=float(sim["mu_realized_se_mV"]),
+                **common,
+            )
+        )
+        rows.append(
+            _check(
+                config,
+                quantity="sigma_realized",
+                unit="mV",
+                theory=float(th["sigma_realized_mV"]),
+                simulation=float(sim["sigma_realized_mV"]),
+                se=float(sim["sigma_realized_se_mV"]),
                 **common,
             )
         )

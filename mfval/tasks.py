@@ -168,15 +168,34 @@ def open_client(scheduler: str | None = None, workers: int | None = None, timeou
             dashboard_address=None,
             silence_logs=40,
         )
-        return Client(cluster)
-    from distributed import Client
+        client = Client(cluster)
+    else:
+        from distributed import Client
 
-    try:
-        return Client(scheduler, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as err:
-        raise SchedulerUnreachableError(
-            f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s ({err})"
-        ) from err
+        try:
+            client = Client(scheduler, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as err:
+            raise SchedulerUnreachableError(
+                f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s "
+                f"({err})"
+            ) from err
+    # Brian2 installs a signal handler when imported, which only works in a
+    # process's main thread; Dask runs tasks in worker threads, so a worker
+    # plugin imports it on each worker's main thread (event loop) at start-up,
+    # also for workers that join or restart later.
+    client.register_plugin(_import_plugin(), name="mfval-import-brian2")
+    return client
+
+
+def _import_plugin():
+    """Dask worker plugin: import Brian2 in the worker's main thread (see open_client)."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ImportSimulationLibraries(WorkerPlugin):
+        def setup(self, worker) -> None:
+            import brian2  # noqa: F401
+
+    return ImportSimulationLibraries()
 
 
 def close_client(client) -> None:

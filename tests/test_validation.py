@@ -28,6 +28,8 @@ CHECKS = [
     ("rate", "I"),
     ("mu_realized", "E"),
     ("mu_realized", "I"),
+    ("sigma_realized", "E"),
+    ("sigma_realized", "I"),
     ("tf_amplitude", "E (synaptic)"),
     ("tf_phase", "E (synaptic)"),
     ("tau_rate", "E (synaptic)"),

@@ -1,0 +1,73 @@
+"""The suite must be able to fail: planted errors in the simulation flip the verdicts.
+
+Each planted error changes the simulation only (never the theory) through a
+hook of :mod:`simulation` (see ``comparison.pipeline.PLANTED_ERRORS``). At
+the stability point (10, 10) mV and reduced simulated time, the unplanted
+run passes every check, and every planted error makes at least one check of
+the quantities that must see it fail. The checks that caught each error are
+printed (run with ``-s``) and attached to the test report.
+
+Reduced size: network 0.5 s (full 5000-neuron network), transfer function
+1 s with 500 neurons per frequency; about 2 minutes with a warm Brian2 cache.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from comparison.checks import VERDICT_FAIL
+from comparison.metrics import check_id
+from comparison.pipeline import RunSettings, run_validation
+
+POINT = [(10e-3, 10e-3)]
+
+#: planted error -> quantities of which at least one check must fail
+MUST_CATCH = {
+    "exc_weight_plus_10pct": {"rate"},
+    "external_source_dropped": {"rate", "mu_realized"},
+    "binomial_poisson_split_p0.05": {"sigma_realized"},
+    "modulation_latency_1.5ms": {"tf_phase"},
+    "missing_synaptic_filter": {"tf_amplitude", "tf_phase"},
+}
+
+
+def _settings(planted: str) -> RunSettings:
+    return RunSettings(
+        network_points=POINT,
+        transfer_points=POINT,
+        network_options={"duration": 0.5, "warmup": 0.2},
+        transfer_options={"duration": 1.0, "n_per_frequency": 500},
+        planted=planted,
+    )
+
+
+def _run(params, store, planted):
+    return run_validation(params, _settings(planted), store, workers=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def baseline(params, session_store):
+    return _run(params, session_store, "none")
+
+
+def test_unplanted_run_passes(baseline):
+    failed = baseline.comparison[baseline.comparison["verdict"] == VERDICT_FAIL]
+    assert failed.empty, "baseline fails:\n" + "\n".join(
+        f"{check_id(r)} theory {r.theory:.4g} sim {r.simulation:.4g} +- {r.se:.2g} z {r.z:+.1f}"
+        for _, r in failed.iterrows()
+    )
+
+
+@pytest.mark.parametrize("planted", sorted(MUST_CATCH))
+def test_planted_error_is_caught(params, session_store, baseline, planted, record_property):
+    result = _run(params, session_store, planted)
+    table = result.comparison
+    failed = table[table["verdict"] == VERDICT_FAIL]
+    caught = sorted(check_id(r) for _, r in failed.iterrows())
+    record_property("caught_by", ", ".join(caught))
+    print(f"\n{planted}: caught by {len(caught)} checks: {', '.join(caught) or 'none'}")
+    caught_quantities = set(failed["quantity"])
+    assert caught_quantities & MUST_CATCH[planted], (
+        f"planted error {planted} not caught by {sorted(MUST_CATCH[planted])}; "
+        f"failed checks: {caught or 'none'}"
+    )
