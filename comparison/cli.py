@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from mfval.cli import add_common_arguments
+from mfval.cli import add_common_arguments, load_cli_params
 from mfval.io import write_csv, write_text
-from mfval.params import load_params
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
 
@@ -37,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     from theory.figure import save_figure
 
     start = time.perf_counter()
-    params = load_params(args.params)
+    params = load_cli_params(args)
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed

@@ -45,6 +45,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="address of a Dask scheduler (tcp://host:8786) to run the tasks on",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument(
+        "--grid",
+        type=parse_grid,
+        default=None,
+        metavar="MU0:MU1:STEP,SIG0:SIG1:STEP",
+        help="scan grid in mV (stops included), e.g. 6:12:1,6:12:1; overrides the file's scan",
+    )
 
 
 def parse_point(text: str) -> tuple[float, float]:
@@ -58,6 +65,48 @@ def parse_point(text: str) -> tuple[float, float]:
     if not sigma > 0:
         raise argparse.ArgumentTypeError(f"--point {text!r}: sigma must be positive")
     return mu * 1e-3, sigma * 1e-3
+
+
+def parse_grid(text: str) -> tuple[list[float], list[float]]:
+    """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V."""
+    import numpy as np
+
+    def axis(part: str, name: str) -> list[float]:
+        try:
+            start, stop, step = (float(x) for x in part.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--grid {text!r}: {name} must be START:STOP:STEP in mV"
+            ) from None
+        if not step > 0 or stop < start:
+            raise argparse.ArgumentTypeError(
+                f"--grid {text!r}: {name} needs STEP > 0 and STOP >= START"
+            )
+        n = int(np.floor((stop - start) / step + 1e-9)) + 1
+        if n > 10_000:
+            raise argparse.ArgumentTypeError(f"--grid {text!r}: {n} {name} values is too many")
+        return [round(start + i * step, 12) * 1e-3 for i in range(n)]
+
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"--grid {text!r}: expected MU_RANGE,SIGMA_RANGE")
+    mu, sigma = axis(parts[0], "mu"), axis(parts[1], "sigma")
+    if min(sigma) <= 0:
+        raise argparse.ArgumentTypeError(f"--grid {text!r}: sigma must be positive")
+    return mu, sigma
+
+
+def load_cli_params(args: argparse.Namespace) -> dict:
+    """Parameters of a subcommand: ``--params`` file, with ``--grid`` applied."""
+    import numpy as np
+
+    from mfval.params import load_params
+
+    params = load_params(args.params)
+    grid = getattr(args, "grid", None)
+    if grid is not None:
+        params["scan"]["mu"], params["scan"]["sigma"] = (np.asarray(g) for g in grid)
+    return params
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -47,3 +47,36 @@ def test_point_parser_rejects_garbage():
         parse_point("10")
     with pytest.raises(argparse.ArgumentTypeError, match="sigma must be positive"):
         parse_point("10,-1")
+
+
+def test_grid_option_changes_scan_and_figure(tmp_path, session_store, theory_scan):
+    out = tmp_path / "grid"
+    rc = main(
+        [
+            "theory",
+            "--grid",
+            "6:12:6,8:12:2",
+            "--out",
+            str(out),
+            "--quiet",
+            "--cache-dir",
+            str(session_store.root),
+        ]
+    )
+    assert rc == 0
+    scan = pd.read_csv(out / "theory_scan.csv")
+    assert sorted(set(scan["mu_mV"])) == [6, 12] and sorted(set(scan["sigma_mV"])) == [8, 10, 12]
+    assert (out / "theory_figure5.png").exists()
+
+
+def test_grid_parser():
+    import argparse
+
+    from mfval.cli import parse_grid
+
+    mu, sigma = parse_grid("6:12:0.5,6:12:1")
+    assert len(mu) == 13 and len(sigma) == 7
+    assert mu[-1] == pytest.approx(12e-3) and sigma[0] == pytest.approx(6e-3)
+    for bad in ["6:12", "6:12:0,6:12:1", "12:6:1,6:12:1", "6:12:1,-2:2:1"]:
+        with pytest.raises(argparse.ArgumentTypeError, match="--grid"):
+            parse_grid(bad)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfval.cli import add_common_arguments
+from mfval.cli import add_common_arguments, load_cli_params
 from mfval.io import write_csv
-from mfval.params import load_params
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
 
@@ -20,7 +19,7 @@ def main(args: argparse.Namespace) -> int:
     from theory.figure import figure5, save_figure
     from theory.scan import run_scan
 
-    params = load_params(args.params)
+    params = load_cli_params(args)
     store = ResultStore(args.cache_dir)
     client = open_client(args.scheduler) if args.scheduler else None
     try:
