@@ -19,8 +19,10 @@ one NeuronGroup, populations in the order of ``params['network']
   rates ``nu_ext`` that the theory derives for (mu, sigma), weights
   ``W_ext[t, :]``. Their counts per time step are drawn **exactly** from
   Poisson(rate * dt) (:data:`simulation.lif.FAST_POISSON_INPUT_CODE` for
-  Cython: CDF inversion with one uniform for lam < 10, Brian2's PTRS sampler
-  above; Brian2's ``poisson()`` for other targets), so there
+  Cython: by default inversion of a tabulated CDF from the mode with one
+  uniform for lam < 100, Brian2's PTRS sampler above, see
+  :func:`simulation.lif.table_poisson_function`; Brian2's ``poisson()`` for
+  other targets), so there
   is no rate * dt <= 1 limit and no binomial variance deficit. A binomial
   split is available only as a planted error (``poisson_split_p``), see
   :func:`check_poisson_drive`.
@@ -84,7 +86,7 @@ from simulation.device import StandaloneBuild, configure_runtime
 from simulation.lif import make_lif_group
 
 #: bump when the content of a network result changes
-NETWORK_SCHEMA = 3
+NETWORK_SCHEMA = 4
 
 #: largest expected Poisson count per step and source (int32 counts; far above any real use)
 MAX_COUNTS_PER_STEP = 1.0e6
@@ -264,19 +266,39 @@ def theory_for_point(mu: float, sigma: float, params: dict) -> dict:
 # ----------------------------------------------------------------------------- simulation
 
 
+#: exact Poisson samplers of the external drive (Cython): Brian2's ``poisson()``,
+#: sequential CDF inversion, tabulated CDF inversion from the mode
+POISSON_SAMPLERS = ("brian2", "inversion", "table")
+
+
 def _input_code(
-    split: dict | None, drop_external: str | None, extra_ns: dict, fast_poisson: bool = False
+    split: dict | None,
+    drop_external: str | None,
+    extra_ns: dict,
+    fast_poisson: bool | str = False,
 ):
-    """Per-step external drive code and namespace additions."""
+    """Per-step external drive code and namespace additions.
+
+    ``fast_poisson``: False or ``"brian2"`` (Brian2's ``poisson()``), True or
+    ``"inversion"`` (:func:`simulation.lif.fast_poisson_function`),
+    ``"table"`` (:func:`simulation.lif.table_poisson_function`).
+    """
     from simulation.lif import (
         FAST_POISSON_INPUT_CODE,
         POISSON_INPUT_CODE,
         fast_poisson_function,
+        table_poisson_function,
     )
 
+    sampler = {False: "brian2", True: "inversion"}.get(fast_poisson, fast_poisson)
+    if sampler not in POISSON_SAMPLERS:
+        raise ValueError(f"poisson_sampler must be one of {POISSON_SAMPLERS}, got {sampler!r}")
     if split is None:
-        if fast_poisson:
+        if sampler == "inversion":
             extra_ns["poisson_fast"] = fast_poisson_function()
+            return FAST_POISSON_INPUT_CODE
+        if sampler == "table":
+            extra_ns["poisson_fast"] = table_poisson_function()
             return FAST_POISSON_INPUT_CODE
         return POISSON_INPUT_CODE
     import brian2 as b2
@@ -306,7 +328,7 @@ def build_brian_network(
     weight_scale_exc: float = 1.0,
     split: dict | None = None,
     drop_external: str | None = None,
-    fast_poisson: bool = False,
+    fast_poisson: bool | str = False,
 ) -> dict:
     """Brian2 objects of the network (in the current scope and device).
 
@@ -324,10 +346,10 @@ def build_brian_network(
         Neurons whose current is recorded.
     split : dict, optional
         Planted-error binomial split (from :func:`check_poisson_drive`).
-    fast_poisson : bool
-        Draw the exact Poisson counts with
-        :func:`simulation.lif.fast_poisson_function` (Cython only; 1.8x
-        faster drive than Brian2's ``poisson()`` at lam ~ 10, measured).
+    fast_poisson : bool or str
+        Exact Poisson sampler (Cython only), see :func:`_input_code`:
+        ``"inversion"`` (True; 1.8x faster drive than Brian2's ``poisson()``
+        at lam ~ 10, measured) or ``"table"`` (tabulated CDF inversion).
 
     Returns
     -------
@@ -402,6 +424,7 @@ def simulate_network(
     openmp_threads: int = 0,
     report: str | None = None,
     return_details: bool = False,
+    poisson_sampler: str = "table",
 ):
     """Simulate the E-I network at working point (mu, sigma) and measure it.
 
@@ -440,6 +463,10 @@ def simulate_network(
         Brian2 progress report (``"stderr"``, ``"text"``).
     return_details : bool
         Also return a dict with spike trains and connectivity (tests).
+    poisson_sampler : {"table", "inversion", "brian2"}
+        Exact Poisson sampler of the external drive for the Cython target
+        (see :data:`POISSON_SAMPLERS`; other targets use Brian2's
+        ``poisson()``). All are exact; they give different realizations.
 
     Returns
     -------
@@ -473,6 +500,10 @@ def simulate_network(
         raise ValueError(f"drop_external must be None, 'exc' or 'inh', got {drop_external!r}")
     if target not in ("cython", "numpy", "cpp_standalone"):
         raise ValueError(f"unknown target = {target!r}")
+    if poisson_sampler not in POISSON_SAMPLERS:
+        raise ValueError(
+            f"poisson_sampler must be one of {POISSON_SAMPLERS}, got {poisson_sampler!r}"
+        )
     dt = float(sim["dt"])
     if theory is None:
         theory = theory_for_point(mu, sigma, params)
@@ -523,7 +554,7 @@ def simulate_network(
             weight_scale_exc,
             drive if poisson_split_p is not None else None,
             drop_external,
-            fast_poisson=(target == "cython"),
+            fast_poisson=(poisson_sampler if target == "cython" else "brian2"),
         )
         network, spikes, current = objects["network"], objects["spikes"], objects["current"]
         setup_s = time.perf_counter() - t_setup
