@@ -199,8 +199,10 @@ cdef int32_t _poisson_fast(double lam, int _vectorisation_idx):
 
 
 _TABLE_POISSON_CYTHON = """
-# exact Poisson sample by inversion of a tabulated CDF, searched from the mode
-# (one uniform, ~1 + 0.8 sqrt(lam) comparisons). The CDF F_k (k = 0..200) is
+# exact Poisson sample by inversion of a tabulated CDF with a guide table
+# (Chen & Asau: _pt_guide[j] = smallest k with F_k >= j / _PT_GUIDE, a lower
+# bound of the answer for u >= j / _PT_GUIDE; ~1 comparison per sample, one
+# uniform). The CDF F_k (k = 0..200) is
 # computed once per distinct lam by the same recurrence as the sequential
 # inversion (p_0 = exp(-lam), p_k = p_{k-1} lam / k, F_k = F_{k-1} + p_k) and
 # kept in one of _PT_SLOTS slots (the network uses two values of lam); the
@@ -208,15 +210,17 @@ _TABLE_POISSON_CYTHON = """
 # inversion for the same u.
 DEF _PT_SLOTS = 4
 DEF _PT_LEN = 201
+DEF _PT_GUIDE = 512
 cdef double _pt_lam[_PT_SLOTS]
 cdef double _pt_cdf[_PT_SLOTS][_PT_LEN]
+cdef int32_t _pt_guide[_PT_SLOTS][_PT_GUIDE]
 cdef int _pt_used[_PT_SLOTS]
 cdef int _pt_next = 0
 cdef int _pt_last = 0
 
 cdef int _pt_slot(double lam):
     global _pt_next, _pt_last
-    cdef int s, k
+    cdef int s, k, j
     cdef double p, F
     if _pt_used[_pt_last] and _pt_lam[_pt_last] == lam:
         return _pt_last
@@ -233,6 +237,11 @@ cdef int _pt_slot(double lam):
         p *= lam / k
         F += p
         _pt_cdf[s][k] = F
+    k = 0
+    for j in range(_PT_GUIDE):
+        while k < _PT_LEN - 1 and _pt_cdf[s][k] < j / <double>_PT_GUIDE:
+            k += 1
+        _pt_guide[s][j] = k
     _pt_lam[s] = lam
     _pt_used[s] = 1
     _pt_last = s
@@ -240,22 +249,19 @@ cdef int _pt_slot(double lam):
 
 cdef int32_t _poisson_table(double lam, int _vectorisation_idx):
     cdef int32_t k
+    cdef int s
     cdef double u
     cdef double *F
     if lam <= 0.0 or lam >= 100.0:
         return _poisson(lam, _vectorisation_idx)
-    F = _pt_cdf[_pt_slot(lam)]
+    s = _pt_slot(lam)
+    F = _pt_cdf[s]
     u = _rand(_vectorisation_idx)
-    k = <int32_t>lam
-    if u > F[k]:
+    k = _pt_guide[s][<int>(u * _PT_GUIDE)]
+    while u > F[k]:
         k += 1
-        while u > F[k]:
-            k += 1
-            if k == _PT_LEN:  # only through rounding of F near 1: draw afresh
-                return _poisson(lam, _vectorisation_idx)
-    else:
-        while k > 0 and u <= F[k - 1]:
-            k -= 1
+        if k == _PT_LEN:  # only through rounding of F near 1: draw afresh
+            return _poisson(lam, _vectorisation_idx)
     return k
 """
 
@@ -264,10 +270,10 @@ def table_poisson_function():
     """Brian2 function ``poisson_fast(lam)`` by inversion of a tabulated CDF (Cython).
 
     Exact Poisson counts for 0 < lam < 100 (Brian2's PTRS sampler outside):
-    one uniform per sample and ~1 + 0.8 sqrt(lam) comparisons, starting at
-    the mode; the table is computed once per distinct lam (a few slots), so
-    it suits a drive with few distinct rates (the network: two). For the
-    same uniform it returns the same count as the sequential inversion of
+    one uniform per sample and ~1 comparison (guide table); the table is
+    computed once per distinct lam (a few slots), so it suits a drive with
+    few distinct rates (the network: two). For the same uniform it returns
+    the same count as the sequential inversion of
     :func:`fast_poisson_function` (lam < 10). Numpy implementation:
     ``numpy.random.poisson``.
     """

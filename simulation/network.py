@@ -19,7 +19,7 @@ one NeuronGroup, populations in the order of ``params['network']
   rates ``nu_ext`` that the theory derives for (mu, sigma), weights
   ``W_ext[t, :]``. Their counts per time step are drawn **exactly** from
   Poisson(rate * dt) (:data:`simulation.lif.FAST_POISSON_INPUT_CODE` for
-  Cython: by default inversion of a tabulated CDF from the mode with one
+  Cython: by default inversion of a tabulated CDF with a guide table, one
   uniform for lam < 100, Brian2's PTRS sampler above, see
   :func:`simulation.lif.table_poisson_function`; Brian2's ``poisson()`` for
   other targets), so there
