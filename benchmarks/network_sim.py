@@ -1,12 +1,17 @@
 """Benchmark: the E-I network at (mu, sigma) = (10, 10) mV, 1 s of simulated time.
 
-Prints compile (code generation / cache load) and run wall times separately,
-and the synaptic events per wall second of the run, recurrent (spikes times
-out-degree) and external (Poisson input events, expected count) separately.
-Target on 2 cores: >= 5e7 recurrent events per wall second, excluding
-compilation.
+Runs several variants in one process (timings on a shared machine are noisy:
+compare only within one run) and prints, per variant, compile (code
+generation / cache load) and run wall times separately, and the synaptic
+events per wall second of the run, recurrent (spikes times out-degree) and
+external (Poisson input events, expected count) separately, with the ratio
+of run times to the first variant. Target on 2 cores: >= 5e7 recurrent
+events per wall second, excluding compilation.
 
-    python benchmarks/network_sim.py [--target cython|cpp_standalone] [--threads N]
+Variants: ``cython:<sampler>`` (sampler of the external drive, see
+:data:`simulation.network.POISSON_SAMPLERS`) and ``cpp_standalone:<threads>``.
+
+    python benchmarks/network_sim.py [--variants cython:inversion cython:table ...]
 """
 
 from __future__ import annotations
@@ -18,52 +23,67 @@ from mfval.params import load_params
 from simulation.network import simulate_network
 
 TARGET_EVENTS_PER_S = 5e7
+DEFAULT_VARIANTS = ["cython:inversion", "cython:table"]
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--target", default="cython", choices=["cython", "cpp_standalone"])
-    parser.add_argument("--threads", type=int, default=0, help="OpenMP threads (standalone)")
-    parser.add_argument("--duration", type=float, default=1.0, help="simulated time in s")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    params = load_params()
+def run_variant(variant: str, params: dict, duration: float, seed) -> dict:
+    target, _, option = variant.partition(":")
+    kwargs = {}
+    if target == "cython":
+        kwargs["poisson_sampler"] = option or "table"
+    elif target == "cpp_standalone":
+        kwargs["openmp_threads"] = int(option or 0)
+    else:
+        raise ValueError(f"unknown variant {variant!r}")
     t0 = time.perf_counter()
     frame = simulate_network(
         10e-3,
         10e-3,
         params,
-        duration=args.duration,
+        duration=duration,
         warmup=0.0,
         n_blocks=10,
-        seed=args.seed,
-        target=args.target,
-        openmp_threads=args.threads,
+        seed=seed,
+        target=target,
+        **kwargs,
     )
-    wall = time.perf_counter() - t0
     row = frame.iloc[0]
-    run_s = float(row["run_s"])
-    rec, ext = float(row["recurrent_events"]), float(row["external_events"])
-    print(f"target              : {args.target} (OpenMP threads: {args.threads})")
-    print(
-        f"simulated time      : {args.duration:g} s at (10, 10) mV, N = "
-        f"{int(frame['n_neurons'].sum())}"
-    )
-    print(
-        "rates               : "
-        + ", ".join(
+    return {
+        "variant": variant,
+        "wall": time.perf_counter() - t0,
+        "setup": float(row["setup_s"]),
+        "compile": float(row["compile_s"]),
+        "run": float(row["run_s"]),
+        "rec": float(row["recurrent_events"]),
+        "ext": float(row["external_events"]),
+        "rates": ", ".join(
             f"{r.population} {r.rate_hz:.2f} +- {r.rate_se_hz:.2f} Hz" for r in frame.itertuples()
-        )
-    )
-    print(f"wall time total     : {wall:.2f} s")
-    print(f"  setup (numpy conn): {float(row['setup_s']):.2f} s")
-    print(f"  compile           : {float(row['compile_s']):.2f} s")
-    print(f"  run               : {run_s:.2f} s")
+        ),
+        "n": int(frame["n_neurons"].sum()),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--variants", nargs="+", default=DEFAULT_VARIANTS)
+    parser.add_argument("--duration", type=float, default=1.0, help="simulated time in s")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    params = load_params()
+    results = [run_variant(v, params, args.duration, args.seed) for v in args.variants]
+    print(f"(mu, sigma) = (10, 10) mV, {args.duration:g} s simulated, N = {results[0]['n']}")
     print(
-        f"recurrent events    : {rec:.4g} ({rec / run_s:.3g} per wall second; target "
-        f">= {TARGET_EVENTS_PER_S:.0e})"
+        f"{'variant':<26}{'setup s':>9}{'compile s':>10}{'run s':>8}{'ratio':>7}"
+        f"{'rec ev/s':>11}{'ext ev/s':>11}  rates"
     )
-    print(f"external events     : {ext:.4g} ({ext / run_s:.3g} per wall second)")
+    base = results[0]["run"]
+    for r in results:
+        print(
+            f"{r['variant']:<26}{r['setup']:>9.2f}{r['compile']:>10.2f}{r['run']:>8.2f}"
+            f"{base / r['run']:>7.2f}{r['rec'] / r['run']:>11.3g}{r['ext'] / r['run']:>11.3g}"
+            f"  {r['rates']}"
+        )
+    print(f"target: >= {TARGET_EVENTS_PER_S:.0e} recurrent events per wall second of the run")
     return 0
 
 

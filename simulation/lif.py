@@ -198,6 +198,88 @@ cdef int32_t _poisson_fast(double lam, int _vectorisation_idx):
 """
 
 
+_TABLE_POISSON_CYTHON = """
+# exact Poisson sample by inversion of a tabulated CDF with a guide table
+# (Chen & Asau: _pt_guide[j] = smallest k with F_k >= j / _PT_GUIDE, a lower
+# bound of the answer for u >= j / _PT_GUIDE; ~1 comparison per sample, one
+# uniform). The CDF F_k (k = 0..200) is
+# computed once per distinct lam by the same recurrence as the sequential
+# inversion (p_0 = exp(-lam), p_k = p_{k-1} lam / k, F_k = F_{k-1} + p_k) and
+# kept in one of _PT_SLOTS slots (the network uses two values of lam); the
+# sample is the smallest k with u <= F_k, i.e. the same k as the sequential
+# inversion for the same u.
+DEF _PT_SLOTS = 4
+DEF _PT_LEN = 201
+DEF _PT_GUIDE = 512
+cdef double _pt_lam[_PT_SLOTS]
+cdef double _pt_cdf[_PT_SLOTS][_PT_LEN]
+cdef int32_t _pt_guide[_PT_SLOTS][_PT_GUIDE]
+cdef int _pt_used[_PT_SLOTS]
+cdef int _pt_next = 0
+cdef int _pt_last = 0
+
+cdef int _pt_slot(double lam):
+    global _pt_next, _pt_last
+    cdef int s, k, j
+    cdef double p, F
+    if _pt_used[_pt_last] and _pt_lam[_pt_last] == lam:
+        return _pt_last
+    for s in range(_PT_SLOTS):
+        if _pt_used[s] and _pt_lam[s] == lam:
+            _pt_last = s
+            return s
+    s = _pt_next
+    _pt_next = (_pt_next + 1) % _PT_SLOTS
+    p = exp(-lam)
+    F = p
+    _pt_cdf[s][0] = F
+    for k in range(1, _PT_LEN):
+        p *= lam / k
+        F += p
+        _pt_cdf[s][k] = F
+    k = 0
+    for j in range(_PT_GUIDE):
+        while k < _PT_LEN - 1 and _pt_cdf[s][k] < j / <double>_PT_GUIDE:
+            k += 1
+        _pt_guide[s][j] = k
+    _pt_lam[s] = lam
+    _pt_used[s] = 1
+    _pt_last = s
+    return s
+
+cdef int32_t _poisson_table(double lam, int _vectorisation_idx):
+    cdef int32_t k
+    cdef int s
+    cdef double u
+    cdef double *F
+    if lam <= 0.0 or lam >= 100.0:
+        return _poisson(lam, _vectorisation_idx)
+    s = _pt_slot(lam)
+    F = _pt_cdf[s]
+    u = _rand(_vectorisation_idx)
+    k = _pt_guide[s][<int>(u * _PT_GUIDE)]
+    while u > F[k]:
+        k += 1
+        if k == _PT_LEN:  # only through rounding of F near 1: draw afresh
+            return _poisson(lam, _vectorisation_idx)
+    return k
+"""
+
+
+def table_poisson_function():
+    """Brian2 function ``poisson_fast(lam)`` by inversion of a tabulated CDF (Cython).
+
+    Exact Poisson counts for 0 < lam < 100 (Brian2's PTRS sampler outside):
+    one uniform per sample and ~1 comparison (guide table); the table is
+    computed once per distinct lam (a few slots), so it suits a drive with
+    few distinct rates (the network: two). For the same uniform it returns
+    the same count as the sequential inversion of
+    :func:`fast_poisson_function` (lam < 10). Numpy implementation:
+    ``numpy.random.poisson``.
+    """
+    return _poisson_function(_TABLE_POISSON_CYTHON, "_poisson_table")
+
+
 def fast_poisson_function():
     """Brian2 function ``poisson_fast(lam)``: exact Poisson counts, cheaper for lam < 10.
 
@@ -207,6 +289,11 @@ def fast_poisson_function():
     of the CDF sum, ~1e-15). Samples with lam >= 10 use Brian2's PTRS
     sampler. Implementations: Cython and numpy (``numpy.random.poisson``).
     """
+    return _poisson_function(_FAST_POISSON_CYTHON, "_poisson_fast")
+
+
+def _poisson_function(cython_code: str, cython_name: str):
+    """Brian2 ``Function`` with the given Cython sampler and a numpy fallback."""
     import brian2 as b2
     from brian2.core.functions import DEFAULT_FUNCTIONS
 
@@ -224,8 +311,8 @@ def fast_poisson_function():
     func.implementations.add_implementation("numpy", numpy_impl, name="poisson_fast")
     func.implementations.add_implementation(
         "cython",
-        _FAST_POISSON_CYTHON,
-        name="_poisson_fast",
+        cython_code,
+        name=cython_name,
         dependencies={"_rand": DEFAULT_FUNCTIONS["rand"], "_poisson": DEFAULT_FUNCTIONS["poisson"]},
     )
     return func

@@ -62,6 +62,7 @@ def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None, f
     [
         (False, (150e3, 15718.6)),  # Brian2 poisson(): 150 kHz (PTRS) and (10,10) inh. rate
         (True, (95504.5, 15718.6)),  # poisson_fast: inversion at the (10,10) rates
+        ("table", (150e3, 15718.6)),  # tabulated inversion: 150 kHz and (10,10) inh. rate
     ],
 )
 def test_poisson_counts_exact(params, fast, rates):
@@ -76,6 +77,33 @@ def test_poisson_counts_exact(params, fast, rates):
         assert abs(var / mean - 1) < 0.01, (var, mean)
         se_ratio = math.sqrt((1 / expected + 2) / n)
         assert 4 * se_ratio < 0.01  # 1 % is a meaningful tolerance at this sample size
+
+
+def test_table_sampler_matches_pmf_and_inversion(params):
+    """Tabulated inversion: chi-square against the Poisson pmf at lam = 9.55 and 15, and
+    the same counts as the sequential inversion for the same seed (lam < 10)."""
+    from scipy import stats
+
+    dt = params["simulation"]["dt"]
+    for lam in (9.55, 15.0):
+        exc, _ = _run_counts(params, np.array([lam, 1.0]), fast="table", steps=300, seed=11)
+        k = exc.astype(int).ravel()
+        edges = np.arange(int(stats.poisson.ppf(1e-4, lam)), int(stats.poisson.isf(1e-4, lam)) + 1)
+        observed = np.array(
+            [(k < edges[0]).sum()] + [(k == e).sum() for e in edges] + [(k > edges[-1]).sum()]
+        )
+        prob = np.concatenate(
+            [[stats.poisson.cdf(edges[0] - 1, lam)], stats.poisson.pmf(edges, lam)]
+            + [[stats.poisson.sf(edges[-1], lam)]]
+        )
+        chi2 = ((observed - k.size * prob) ** 2 / (k.size * prob)).sum()
+        p_value = stats.chi2.sf(chi2, len(observed) - 1)
+        print(f"lam = {lam}: chi2 = {chi2:.1f} ({len(observed) - 1} dof), p = {p_value:.3f}")
+        assert p_value > 1e-3
+    lam = np.array([95504.5, 15718.6]) * dt
+    a = _run_counts(params, lam, fast="table", steps=50, seed=5)
+    b = _run_counts(params, lam, fast="inversion", steps=50, seed=5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 def test_planted_binomial_split_keeps_mean_and_loses_variance(params):
