@@ -73,7 +73,7 @@ def comparison_figure(result, params: dict):
         width=10.0,
         extra={
             "A": ("rate_dev_pct", "rate deviation\n(sim - theory)/theory (%)", 1.0),
-            "C": ("tau_dev_pct", r"$\tau$ deviation" + "\n(sim - theory)/theory (%)", 1.0),
+            "C": ("tau_dev_pct", r"$\tau$ deviation from" + "\nnnmt fit (%)", 1.0),
         },
     )
     if not result.network.empty:

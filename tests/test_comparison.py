@@ -106,6 +106,8 @@ def test_comparison_table_from_synthetic_simulation(params, theory_scan):
                 "rate_se_hz": 0.2,
                 "mu_realized_mV": 10.01,
                 "mu_realized_se_mV": 0.02,
+                "sigma_realized_mV": 10.0,
+                "sigma_realized_se_mV": 0.01,
             },
             {
                 "mu_mV": 10.0,
@@ -115,6 +117,8 @@ def test_comparison_table_from_synthetic_simulation(params, theory_scan):
                 "rate_se_hz": 0.2,
                 "mu_realized_mV": 10.0,
                 "mu_realized_se_mV": 0.02,
+                "sigma_realized_mV": 10.0,
+                "sigma_realized_se_mV": 0.01,
             },
         ]
     )
