@@ -42,8 +42,9 @@ class KnownDeviation:
     """A documented deviation of the theory: where it occurs, how large it may be.
 
     ``where`` restricts by theory rate (``rate_below_hz``) and/or frequency
-    (``frequency_above_hz``); ``max_abs`` is the largest |sim - theory| (in
-    the quantity's unit, or as a fraction of |theory| via ``max_relative``)
+    (``frequency_above_hz`` < f <= ``frequency_below_hz``); ``max_abs`` is the
+    largest |sim - theory| (in the quantity's unit, or as a fraction of |theory|
+    via ``max_relative``)
     that is still the known deviation rather than a failure. ``direction``
     (+1 or -1; 0 for either) is the sign of sim - theory that the deviation
     has: a difference of the other sign is not this deviation.
@@ -53,6 +54,7 @@ class KnownDeviation:
     description: str
     rate_below_hz: float = math.inf
     frequency_above_hz: float = -math.inf
+    frequency_below_hz: float = math.inf
     max_abs: float = 0.0
     max_relative: float = 0.0
     direction: int = 0
@@ -61,8 +63,8 @@ class KnownDeviation:
         if quantity != self.quantity or not theory_rate_hz < self.rate_below_hz:
             return False
         if math.isnan(frequency_hz):
-            return self.frequency_above_hz == -math.inf
-        return frequency_hz > self.frequency_above_hz
+            return self.frequency_above_hz == -math.inf and self.frequency_below_hz == math.inf
+        return self.frequency_above_hz < frequency_hz <= self.frequency_below_hz
 
     def bound(self, theory: float) -> float:
         return self.max_abs + self.max_relative * abs(theory)
@@ -188,6 +190,7 @@ def load_validation(path: str | Path | None = None) -> ValidationConfig:
                     path, f"{key}.rate_below_hz", entry.get("rate_below_hz", math.inf)
                 ),
                 frequency_above_hz=float(entry.get("frequency_above_hz", -math.inf)),
+                frequency_below_hz=float(entry.get("frequency_below_hz", math.inf)),
                 max_abs=_number(path, f"{key}.max_abs", entry.get("max_abs", 0.0)),
                 max_relative=_number(path, f"{key}.max_relative", entry.get("max_relative", 0.0)),
                 direction=_direction(path, f"{key}.direction", entry.get("direction", 0)),
