@@ -266,6 +266,68 @@ cdef int32_t _poisson_table(double lam, int _vectorisation_idx):
 """
 
 
+_TABLE_POISSON_CPP = """
+// exact Poisson sample by inversion of a tabulated CDF with a guide table:
+// the same algorithm, tables and results (for the same uniform) as the Cython
+// version; per-thread tables (OpenMP), 4 slots of distinct lam each
+struct _mfval_poisson_table {
+    double lam;
+    int used;
+    double cdf[201];
+    int32_t guide[512];
+};
+static thread_local _mfval_poisson_table _pt_tables[4];
+static thread_local int _pt_next = 0;
+static thread_local int _pt_last = 0;
+
+static inline _mfval_poisson_table* _pt_slot(double lam) {
+    if (_pt_tables[_pt_last].used && _pt_tables[_pt_last].lam == lam)
+        return &_pt_tables[_pt_last];
+    for (int s = 0; s < 4; s++) {
+        if (_pt_tables[s].used && _pt_tables[s].lam == lam) {
+            _pt_last = s;
+            return &_pt_tables[s];
+        }
+    }
+    const int s = _pt_next;
+    _pt_next = (_pt_next + 1) % 4;
+    _mfval_poisson_table* t = &_pt_tables[s];
+    double p = exp(-lam);
+    double F = p;
+    t->cdf[0] = F;
+    for (int k = 1; k < 201; k++) {
+        p *= lam / k;
+        F += p;
+        t->cdf[k] = F;
+    }
+    int k = 0;
+    for (int j = 0; j < 512; j++) {
+        while (k < 200 && t->cdf[k] < j / 512.0)
+            k++;
+        t->guide[j] = k;
+    }
+    t->lam = lam;
+    t->used = 1;
+    _pt_last = s;
+    return t;
+}
+
+static inline int32_t _poisson_table(double lam, int _vectorisation_idx) {
+    if (lam <= 0.0 || lam >= 100.0)
+        return _poisson(lam, _vectorisation_idx);
+    const _mfval_poisson_table* t = _pt_slot(lam);
+    const double u = _rand(_vectorisation_idx);
+    int32_t k = t->guide[(int)(u * 512)];
+    while (u > t->cdf[k]) {
+        k++;
+        if (k == 201)  // only through rounding of F near 1: draw afresh
+            return _poisson(lam, _vectorisation_idx);
+    }
+    return k;
+}
+"""
+
+
 def table_poisson_function():
     """Brian2 function ``poisson_fast(lam)`` by inversion of a tabulated CDF (Cython).
 
@@ -274,10 +336,11 @@ def table_poisson_function():
     computed once per distinct lam (a few slots), so it suits a drive with
     few distinct rates (the network: two). For the same uniform it returns
     the same count as the sequential inversion of
-    :func:`fast_poisson_function` (lam < 10). Numpy implementation:
+    :func:`fast_poisson_function` (lam < 10). Also implemented in C++ for
+    ``cpp_standalone`` (same algorithm, per-thread tables). Numpy implementation:
     ``numpy.random.poisson``.
     """
-    return _poisson_function(_TABLE_POISSON_CYTHON, "_poisson_table")
+    return _poisson_function(_TABLE_POISSON_CYTHON, "_poisson_table", _TABLE_POISSON_CPP)
 
 
 def fast_poisson_function():
@@ -292,8 +355,8 @@ def fast_poisson_function():
     return _poisson_function(_FAST_POISSON_CYTHON, "_poisson_fast")
 
 
-def _poisson_function(cython_code: str, cython_name: str):
-    """Brian2 ``Function`` with the given Cython sampler and a numpy fallback."""
+def _poisson_function(cython_code: str, cython_name: str, cpp_code: str | None = None):
+    """Brian2 ``Function`` with the given Cython (and C++) sampler and a numpy fallback."""
     import brian2 as b2
     from brian2.core.functions import DEFAULT_FUNCTIONS
 
@@ -315,4 +378,14 @@ def _poisson_function(cython_code: str, cython_name: str):
         name=cython_name,
         dependencies={"_rand": DEFAULT_FUNCTIONS["rand"], "_poisson": DEFAULT_FUNCTIONS["poisson"]},
     )
+    if cpp_code is not None:
+        func.implementations.add_implementation(
+            "cpp",
+            cpp_code,
+            name=cython_name,
+            dependencies={
+                "_rand": DEFAULT_FUNCTIONS["rand"],
+                "_poisson": DEFAULT_FUNCTIONS["poisson"],
+            },
+        )
     return func

@@ -19,7 +19,7 @@ one NeuronGroup, populations in the order of ``params['network']
   rates ``nu_ext`` that the theory derives for (mu, sigma), weights
   ``W_ext[t, :]``. Their counts per time step are drawn **exactly** from
   Poisson(rate * dt) (:data:`simulation.lif.FAST_POISSON_INPUT_CODE` for
-  Cython: by default inversion of a tabulated CDF with a guide table, one
+  C++ standalone and Cython: by default inversion of a tabulated CDF with a guide table, one
   uniform for lam < 100, Brian2's PTRS sampler above, see
   :func:`simulation.lif.table_poisson_function`; Brian2's ``poisson()`` for
   other targets), so there
@@ -29,9 +29,10 @@ one NeuronGroup, populations in the order of ``params['network']
 - Initial state: v uniform in [V_reset, V_th) (relative), I at its mean
   value C mu / tau_m; a warm-up (``params['simulation']['network_warmup']``)
   is simulated and discarded.
-- Seeds: ``brian2.seed(seed)`` for the Poisson drive, a
+- Seeds: ``brian2.seed(seed)`` (Cython) or the same seeding of the
+  standalone generators at run time for the Poisson drive, a
   ``numpy.random.RandomState(seed)`` for connectivity and initial v. The
-  same seed gives identical spikes (same code-generation target).
+  same seed gives identical spikes (``cpp_standalone`` and ``cython`` agree).
 
 Measurement
 -----------
@@ -74,6 +75,7 @@ mV (formula: 0.22 mV), which the rates alone (-3 %) do not reveal.
 
 from __future__ import annotations
 
+import atexit
 import math
 import time
 
@@ -82,7 +84,14 @@ import pandas as pd
 
 from mfval.params import stable_hash
 from mfval.tasks import Task
-from simulation.device import StandaloneBuild, configure_runtime
+from simulation.device import (
+    configure_runtime,
+    load_standalone_template,
+    new_standalone_device,
+    new_standalone_dir,
+    remove_standalone_dir,
+    save_standalone_template,
+)
 from simulation.lif import make_lif_group
 
 #: bump when the content of a network result changes
@@ -406,6 +415,114 @@ def build_brian_network(
     }
 
 
+#: compiled standalone models of this process, by structure key (most recent last)
+_STANDALONE_MODELS: dict = {}
+#: most standalone models kept per process (each holds a build folder)
+MAX_STANDALONE_MODELS = 2
+
+
+def _clear_standalone_models() -> None:
+    for model in _STANDALONE_MODELS.values():
+        remove_standalone_dir(model["directory"])
+    _STANDALONE_MODELS.clear()
+
+
+atexit.register(_clear_standalone_models)
+
+
+def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
+    """C++ for ``main``: per-run seed, connectivity and recorded neurons from files.
+
+    Read from ``mfval_run/`` of the build folder (written by
+    :func:`_write_standalone_inputs` before every run), so that one binary
+    serves every seed and working point.
+    """
+    lines = [
+        "{",
+        "auto _mfval_load = [](const char* fn, char* p, size_t n) {",
+        "    std::ifstream f(fn, std::ios::binary);",
+        "    f.read(p, n);",
+        "    if (!f || (size_t)f.gcount() != n) {",
+        '        std::cerr << "mfval: cannot read " << fn << std::endl;',
+        "        exit(1);",
+        "    }",
+        "};",
+        "long long _mfval_seed = 0;",
+        "{",
+        '    std::ifstream f("mfval_run/seed.txt");',
+        "    f >> _mfval_seed;",
+        '    if (!f) { std::cerr << "mfval: cannot read seed" << std::endl; exit(1); }',
+        "}",
+        f"for (int _i = 0; _i < {max(1, n_threads)}; _i++)",
+        "    brian::_random_generators[_i].seed(_mfval_seed + _i);",
+    ]
+    for syn in objects["synapses"].values():
+        for var in ("_synaptic_pre", "_synaptic_post"):
+            arr = device.get_array_name(syn.variables[var], access_data=False)
+            lines.append(
+                f'_mfval_load("mfval_run/{syn.name}{var}.dat", (char*)&brian::{arr}[0], '
+                f"brian::{arr}.size() * sizeof(int32_t));"
+            )
+    idx = objects["current"].variables["_indices"]
+    arr = device.get_array_name(idx)
+    lines.append(
+        f'_mfval_load("mfval_run/current_indices.dat", (char*)brian::{arr}, '
+        f"{idx.size} * sizeof(int32_t));"
+    )
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _write_standalone_inputs(model: dict, conn: dict, record_idx: np.ndarray, seed: int) -> None:
+    folder = model["directory"] / "mfval_run"
+    folder.mkdir(exist_ok=True)
+    (folder / "seed.txt").write_text(f"{int(seed)}\n")
+    for (t, s), syn in model["objects"]["synapses"].items():
+        i, j = conn[(t, s)]
+        np.ascontiguousarray(i, np.int32).tofile(folder / f"{syn.name}_synaptic_pre.dat")
+        np.ascontiguousarray(j, np.int32).tofile(folder / f"{syn.name}_synaptic_post.dat")
+    np.ascontiguousarray(record_idx, np.int32).tofile(folder / "current_indices.dat")
+
+
+def _standalone_model(key: str, build_args: dict, openmp_threads: int, total: float, dt: float):
+    """The compiled standalone model for ``key`` (built on a miss); also the compile time.
+
+    ``build_args`` are the arguments of :func:`build_brian_network` for the
+    build; everything that varies between seeds and working points (seed,
+    connectivity, recorded neurons, v, I, lam) is set again at every run.
+    """
+    import brian2 as b2
+
+    if key in _STANDALONE_MODELS:
+        model = _STANDALONE_MODELS.pop(key)
+        _STANDALONE_MODELS[key] = model  # most recently used last
+        return model, 0.0
+    while len(_STANDALONE_MODELS) >= MAX_STANDALONE_MODELS:
+        old = _STANDALONE_MODELS.pop(next(iter(_STANDALONE_MODELS)))
+        remove_standalone_dir(old["directory"])
+    t0 = time.perf_counter()
+    directory = new_standalone_dir()
+    load_standalone_template(directory, key)
+    device = new_standalone_device(directory, openmp_threads)
+    try:
+        b2.start_scope()
+        b2.defaultclock.dt = dt * b2.second
+        objects = build_brian_network(**build_args)
+        device.insert_code("main", _standalone_load_code(device, objects, openmp_threads))
+        objects["network"].run(total * b2.second)
+        device.build(directory=str(directory), compile=True, run=False)
+    except BaseException:
+        remove_standalone_dir(directory)
+        raise
+    finally:
+        b2.set_device("runtime")
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+    save_standalone_template(directory, key)
+    model = {"device": device, "objects": objects, "directory": directory}
+    _STANDALONE_MODELS[key] = model
+    return model, time.perf_counter() - t0
+
+
 def simulate_network(
     mu: float,
     sigma: float,
@@ -420,7 +537,7 @@ def simulate_network(
     allow_biased_poisson: bool = False,
     warmup: float | None = None,
     n_record: int = 100,
-    target: str = "cython",
+    target: str = "cpp_standalone",
     openmp_threads: int = 0,
     report: str | None = None,
     return_details: bool = False,
@@ -455,18 +572,26 @@ def simulate_network(
         Discarded warm-up in s (default ``simulation.network_warmup``).
     n_record : int
         Neurons per population whose synaptic current is recorded.
-    target : {"cython", "numpy", "cpp_standalone"}
-        Brian2 code generation (see :mod:`simulation.device`).
+    target : {"cpp_standalone", "cython", "numpy"}
+        Brian2 code generation (see :mod:`simulation.device`). The default
+        ``cpp_standalone`` compiles one binary per process and network
+        structure (key: network parameters, dt, warm-up + duration, recorded
+        count, planted-error options, sampler, threads) and reuses it for
+        every seed and working point: seed, connectivity, recorded neurons,
+        v, I and lam are set at run time. It gives the same spikes as
+        ``cython`` for the same seed (same RNG, same samplers; tested).
     openmp_threads : int
-        Threads for ``cpp_standalone``.
+        OpenMP threads for ``cpp_standalone`` (0: none). Leave 0 where the
+        cores are shared: with more runnable threads than cores, OpenMP's
+        per-step barriers made 0.2 s take 120-210 s instead of 0.6 s here.
     report : str, optional
         Brian2 progress report (``"stderr"``, ``"text"``).
     return_details : bool
         Also return a dict with spike trains and connectivity (tests).
     poisson_sampler : {"table", "inversion", "brian2"}
-        Exact Poisson sampler of the external drive for the Cython target
-        (see :data:`POISSON_SAMPLERS`; other targets use Brian2's
-        ``poisson()``). All are exact; they give different realizations.
+        Exact Poisson sampler of the external drive (see
+        :data:`POISSON_SAMPLERS`; ``inversion`` for Cython only, ``numpy``
+        uses numpy's sampler). All are exact; they give different realizations.
 
     Returns
     -------
@@ -534,56 +659,75 @@ def simulate_network(
     record_idx = np.concatenate(
         [o + np.sort(rng.choice(n, size=min(n_record, n), replace=False)) for _, o, n in pops]
     )
-    standalone = None
+    total = warmup + duration
+    I0 = net["C"] * mu / net["tau_m"]
+    build_args = {
+        "params": params,
+        "conn": conn,
+        "lam": lam,
+        "v0": v0,
+        "I0": I0,
+        "record_idx": record_idx,
+        "weight_scale_exc": weight_scale_exc,
+        "split": drive if poisson_split_p is not None else None,
+        "drop_external": drop_external,
+        "fast_poisson": (poisson_sampler if target != "numpy" else "brian2"),
+    }
     if target == "cpp_standalone":
-        standalone = StandaloneBuild(openmp_threads=openmp_threads)
-        standalone.__enter__()
-    else:
-        configure_runtime(target)
-    try:
-        b2.start_scope()
-        b2.defaultclock.dt = dt * b2.second
-        b2.seed(seed)
-        objects = build_brian_network(
-            params,
-            conn,
-            lam,
-            v0,
-            net["C"] * mu / net["tau_m"],
-            record_idx,
-            weight_scale_exc,
-            drive if poisson_split_p is not None else None,
-            drop_external,
-            fast_poisson=(poisson_sampler if target == "cython" else "brian2"),
+        key = stable_hash(
+            "network-standalone",
+            brian2_version(),
+            params["network"],
+            dt,
+            total,
+            [len(record_idx)],
+            float(weight_scale_exc),
+            # the split's binomial functions are compiled in; lam and drop_external are data
+            None if poisson_split_p is None else [drive["n"].tolist(), drive["p"].tolist()],
+            drop_external if poisson_split_p is not None else None,
+            poisson_sampler,
+            int(openmp_threads),
         )
-        network, spikes, current = objects["network"], objects["spikes"], objects["current"]
-        setup_s = time.perf_counter() - t_setup
-        total = warmup + duration
-        if standalone is None:
-            t0 = time.perf_counter()
-            network.run(dt * b2.second)  # code generation and compilation (or cache load)
-            compile_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            network.run(
-                total * b2.second - dt * b2.second, report=report, report_period=10 * b2.second
-            )
-            run_s = time.perf_counter() - t0
-        else:
-            network.run(total * b2.second, report=report)
-            device = b2.get_device()
-            t0 = time.perf_counter()
-            device.build(directory=str(standalone.directory), compile=True, run=False)
-            compile_s = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            device.run(directory=str(standalone.directory), with_output=False)
-            run_s = time.perf_counter() - t0
+        model, compile_s = _standalone_model(key, build_args, openmp_threads, total, dt)
+        objects = model["objects"]
+        group = objects["group"]
+        _write_standalone_inputs(model, conn, record_idx, seed)
+        setup_s = time.perf_counter() - t_setup - compile_s
+        t0 = time.perf_counter()
+        model["device"].run(
+            directory=str(model["directory"]),
+            with_output=False,
+            run_args={
+                group.v: v0 * b2.volt,
+                group.I: I0 * b2.amp,
+                group.lam_exc: lam[0],
+                group.lam_inh: lam[1],
+            },
+        )
+        run_s = time.perf_counter() - t0
+        spikes, current = objects["spikes"], objects["current"]
         spike_i = np.asarray(spikes.i[:], dtype=np.int64)
         spike_t = np.asarray(spikes.t[:] / b2.second, float)
         rec_t = np.asarray(current.t[:] / b2.second, float)
         rec_I = np.asarray(current.I[:] / b2.amp, float)
-    finally:
-        if standalone is not None:
-            standalone.__exit__(None, None, None)
+    else:
+        configure_runtime(target)
+        b2.start_scope()
+        b2.defaultclock.dt = dt * b2.second
+        b2.seed(seed)
+        objects = build_brian_network(**build_args)
+        network, spikes, current = objects["network"], objects["spikes"], objects["current"]
+        setup_s = time.perf_counter() - t_setup
+        t0 = time.perf_counter()
+        network.run(dt * b2.second)  # code generation and compilation (or cache load)
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        network.run(total * b2.second - dt * b2.second, report=report, report_period=10 * b2.second)
+        run_s = time.perf_counter() - t0
+        spike_i = np.asarray(spikes.i[:], dtype=np.int64)
+        spike_t = np.asarray(spikes.t[:] / b2.second, float)
+        rec_t = np.asarray(current.t[:] / b2.second, float)
+        rec_I = np.asarray(current.I[:] / b2.amp, float)
 
     # ------------------------------------------------------------- measurement
     out_degree = np.zeros(n_total, np.int64)

@@ -102,6 +102,20 @@ def test_same_seed_identical_other_seed_consistent(runs):
         assert diff <= 4 * se, (diff, se)
 
 
+def test_standalone_reuses_binary_and_matches_cython(runs, small_params):
+    """Default cpp_standalone: one build for all seeds; same spikes and currents as Cython."""
+    (fa, da), (fb, db), fc = runs
+    assert set(fa["target"]) == {"cpp_standalone"}
+    assert (fb["compile_s"] == 0).all() and (fc["compile_s"] == 0).all()
+    fy, dy = simulate_network(
+        10e-3, 10e-3, small_params, seed=1, target="cython", return_details=True, **SHORT
+    )
+    assert np.array_equal(da["spike_i"], dy["spike_i"])
+    assert np.array_equal(da["spike_t"], dy["spike_t"])
+    assert np.allclose(da["record_I"], dy["record_I"], rtol=1e-12, atol=0)
+    assert np.array_equal(fa["rate_hz"], fy["rate_hz"])
+
+
 def test_rates_and_mean_input_match_theory_at_10_10(runs, small_params):
     """Short run at (10, 10) mV: rates within 10 % of theory, realized mu within 5 %."""
     from simulation.network import theory_for_point
