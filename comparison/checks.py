@@ -235,5 +235,6 @@ def verdict(
     ):
         result["verdict"] = VERDICT_KNOWN
         rel = f" ({difference / theory:+.1%})" if theory else ""
-        result["known_deviation"] = f"{known.description}: {difference:+.3g}{rel}"
+        label = known.description.split(":")[0].split(";")[0].strip()
+        result["known_deviation"] = f"{label}: {difference:+.3g}{rel}"
     return result

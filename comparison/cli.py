@@ -62,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     write_csv(result.fits, out / "simulation_fits.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     elapsed = time.perf_counter() - start
-    command = "mfval " + " ".join(sys.argv[2:]) if len(sys.argv) > 1 else "mfval run"
+    command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
     write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")
     print(summary_table(result.comparison).to_string(index=False))
     print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
