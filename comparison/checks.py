@@ -206,8 +206,12 @@ def verdict(
     rule: Rule,
     allowance: float,
     known: KnownDeviation | None = None,
+    show_relative: bool = True,
 ) -> dict:
     """Apply the rule to one comparison; plain dict of the row's verdict fields.
+
+    ``show_relative`` adds the relative size to a known deviation's label
+    (not meaningful for angles).
 
     Returns
     -------
@@ -234,7 +238,7 @@ def verdict(
         and abs(difference) <= rule.k * se + known.bound(theory)
     ):
         result["verdict"] = VERDICT_KNOWN
-        rel = f" ({difference / theory:+.1%})" if theory else ""
+        rel = f" ({difference / theory:+.1%})" if theory and show_relative else ""
         label = known.description.split(":")[0].split(";")[0].strip()
         result["known_deviation"] = f"{label}: {difference:+.3g}{rel}"
     return result

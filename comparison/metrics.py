@@ -70,9 +70,10 @@ def _check(
     rule = config.rule(quantity)
     allowance = rule.allowance(theory, rate_slope_hz_per_mV, frequency_hz, tau_m, tau_s)
     known = config.known(quantity, theory_rate_hz, frequency_hz)
-    fields = verdict(theory, simulation, se, rule, allowance, known)
+    relative = unit != "deg"
+    fields = verdict(theory, simulation, se, rule, allowance, known, relative)
     if difference is not None:  # e.g. a phase difference wrapped to (-180, 180]
-        fields = verdict(theory, theory + difference, se, rule, allowance, known)
+        fields = verdict(theory, theory + difference, se, rule, allowance, known, relative)
     row = {
         "mu_mV": mu_mV,
         "sigma_mV": sigma_mV,
