@@ -107,30 +107,20 @@ def comparison_figure(result, params: dict):
         for (mu, sigma), sim in transfer.groupby(["mu_mV", "sigma_mV"]):
             dark = axes["tf_colors"].get((float(mu), float(sigma)), ("k", "k"))[0]
             f = sim["frequency_hz"].to_numpy()
-            ax_amp.errorbar(
-                f,
-                sim["amp_hz_per_mV"],
-                yerr=sim["amp_se_hz_per_mV"],
-                color=dark,
-                ls="none",
-                marker="s",
-                ms=2.5,
-                mfc="white",
-                elinewidth=0.8,
-                capsize=1.5,
-            )
-            ax_phase.errorbar(
-                f,
-                sim["phase_deg"],
-                yerr=sim["phase_se_deg"],
-                color=dark,
-                ls="none",
-                marker="s",
-                ms=2.5,
-                mfc="white",
-                elinewidth=0.8,
-                capsize=1.5,
-            )
+            for ax, column in ((ax_amp, "amp"), (ax_phase, "phase")):
+                unit = "hz_per_mV" if column == "amp" else "deg"
+                ax.errorbar(
+                    f,
+                    sim[f"{column}_{unit}"],
+                    yerr=sim[f"{column}_se_{unit}"],
+                    color=dark,
+                    ls="none",
+                    marker="s",
+                    ms=2.5,
+                    mfc="white",
+                    elinewidth=0.8,
+                    capsize=1.5,
+                )
         from matplotlib.lines import Line2D
 
         ax_amp.legend(

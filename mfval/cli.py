@@ -67,6 +67,18 @@ def parse_point(text: str) -> tuple[float, float]:
     return mu * 1e-3, sigma * 1e-3
 
 
+def add_point_argument(parser: argparse.ArgumentParser) -> None:
+    """``--point MU,SIGMA`` (mV, repeatable; default: the marked points)."""
+    parser.add_argument(
+        "--point",
+        type=parse_point,
+        action="append",
+        default=None,
+        metavar="MU,SIGMA",
+        help="working point in mV (repeatable; default: the marked points of the parameters)",
+    )
+
+
 def parse_grid(text: str) -> tuple[list[float], list[float]]:
     """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V."""
     import numpy as np

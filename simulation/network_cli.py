@@ -13,7 +13,7 @@ import sys
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, parse_point
+from mfval.cli import add_common_arguments, add_point_argument
 from mfval.io import write_csv
 from mfval.params import load_params
 from mfval.store import ResultStore
@@ -24,14 +24,7 @@ OUTPUT_NAME = "simulation_rates.csv"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
-    parser.add_argument(
-        "--point",
-        type=parse_point,
-        action="append",
-        default=None,
-        metavar="MU,SIGMA",
-        help="working point in mV (repeatable; default: the marked points of the design)",
-    )
+    add_point_argument(parser)
     parser.add_argument("--duration", type=float, default=None, help="measured time in s")
     parser.add_argument("--warmup", type=float, default=None, help="discarded warm-up in s")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
@@ -39,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--target",
         choices=["cython", "cpp_standalone"],
-        default="cython",
-        help="Brian2 code generation (default: cython, chosen by measurement)",
+        default=None,
+        help="Brian2 code generation (default: cpp_standalone, one binary reused; "
+        "chosen by measurement, see benchmarks/network_sim.py)",
     )
 
 
@@ -72,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         options["warmup"] = args.warmup
     if args.blocks is not None:
         options["n_blocks"] = args.blocks
-    if args.target != "cython":
+    if args.target is not None:
         options["target"] = args.target
     if not args.quiet:
         options["report"] = "stderr"

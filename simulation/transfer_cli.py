@@ -14,18 +14,11 @@ import argparse
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, parse_point
+from mfval.cli import add_common_arguments, add_point_argument
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--point",
-        type=parse_point,
-        action="append",
-        default=None,
-        metavar="MU,SIGMA",
-        help="working point in mV (repeatable; default: the marked points of the parameters)",
-    )
+    add_point_argument(parser)
     parser.add_argument(
         "--mode",
         choices=("synaptic", "membrane"),
