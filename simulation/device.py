@@ -113,34 +113,3 @@ def load_standalone_template(directory: Path, key: str) -> bool:
 
 def remove_standalone_dir(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
-
-
-class StandaloneBuild:
-    """Context manager: a cpp_standalone device in a private build folder.
-
-    On exit the device is reset to ``runtime`` (no device state leaks into
-    later calls of the same process) and the build folder is removed unless
-    ``keep=True``.
-    """
-
-    def __init__(self, openmp_threads: int = 0, keep: bool = False):
-        self.openmp_threads, self.keep = openmp_threads, keep
-        self.directory = new_standalone_dir()
-
-    def __enter__(self) -> StandaloneBuild:
-        import brian2 as b2
-
-        b2.set_device("cpp_standalone", directory=str(self.directory), build_on_run=False)
-        b2.get_device().reinit()
-        b2.get_device().activate(directory=str(self.directory), build_on_run=False)
-        b2.prefs.devices.cpp_standalone.openmp_threads = int(self.openmp_threads)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import brian2 as b2
-
-        b2.get_device().reinit()
-        b2.set_device("runtime")
-        b2.prefs.devices.cpp_standalone.openmp_threads = 0
-        if not self.keep:
-            shutil.rmtree(self.directory, ignore_errors=True)
