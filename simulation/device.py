@@ -13,9 +13,11 @@ on disk by a hash of their code.
 Folders: everything lies under :func:`brian_cache_dir` (default
 ``<results store>/brian2``, i.e. ``~/.cache/mfval/brian2``; the environment
 variable ``MFVAL_BRIAN_CACHE`` overrides it), outside the repository or in
-the ignored ``.cache/``. The Cython cache is shared (Brian2 locks it for
-concurrent processes); standalone builds get a fresh folder per process and
-per build, so concurrent processes never share one (templates are only
+the ignored ``.cache/``. The Cython cache is per worker: a process takes the
+first free slot ``cython/slot-N`` (an exclusive ``flock`` held for the
+process's lifetime, :func:`cython_cache_slot`), so concurrent processes never
+share one, and a later process reuses a slot's compiled code. Standalone
+builds get a fresh folder per process and per build (templates are only
 copied from, and written once by an atomic rename).
 """
 
@@ -51,10 +53,38 @@ def configure_runtime(target: str = "cython") -> None:
     if b2.get_device().__class__.__name__ != "RuntimeDevice":
         b2.set_device("runtime")
     b2.prefs.codegen.target = target
-    cache = brian_cache_dir() / "cython"
-    cache.mkdir(parents=True, exist_ok=True)
-    b2.prefs.codegen.runtime.cython.cache_dir = str(cache)
+    b2.prefs.codegen.runtime.cython.cache_dir = str(cython_cache_slot())
     b2.prefs.codegen.runtime.cython.multiprocess_safe = True
+
+
+_SLOT: tuple[Path, object] | None = None
+
+
+def cython_cache_slot(max_slots: int = 256) -> Path:
+    """This process's private Cython cache folder (``cython/slot-N``).
+
+    The first call locks the first free slot (``fcntl.flock``, released when
+    the process ends) and returns its folder; later calls return the same.
+    """
+    global _SLOT
+    root = brian_cache_dir() / "cython"
+    if _SLOT is not None and _SLOT[0].parent == root:
+        return _SLOT[0]
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(max_slots):
+        handle = open(root / f"slot-{n}.lock", "a")  # noqa: SIM115 (held for the process)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            continue
+        folder = root / f"slot-{n}"
+        folder.mkdir(exist_ok=True)
+        _SLOT = (folder, handle)
+        return folder
+    raise RuntimeError(f"no free Brian2 cache slot under {root} ({max_slots} in use)")
 
 
 def new_standalone_dir() -> Path:
