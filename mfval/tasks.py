@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,3 +207,17 @@ def close_client(client) -> None:
     client.close()
     if cluster is not None:
         cluster.close()
+
+
+@contextmanager
+def scheduler_client(scheduler: str | None):
+    """``with scheduler_client(args.scheduler) as client``: a client for ``--scheduler``.
+
+    None (in-process or local worker processes) when no address is given;
+    otherwise :func:`open_client` for that address, closed on exit.
+    """
+    client = open_client(scheduler) if scheduler else None
+    try:
+        yield client
+    finally:
+        close_client(client)

@@ -17,7 +17,7 @@ from mfval.cli import add_common_arguments, add_point_argument
 from mfval.io import write_csv
 from mfval.params import load_params
 from mfval.store import ResultStore
-from mfval.tasks import close_client, open_client, run_tasks
+from mfval.tasks import run_tasks, scheduler_client
 
 OUTPUT_NAME = "simulation_rates.csv"
 
@@ -72,13 +72,10 @@ def main(args: argparse.Namespace) -> int:
         options["report"] = "stderr"
     tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
     try:
-        client = open_client(args.scheduler) if args.scheduler else None
-        try:
+        with scheduler_client(args.scheduler) as client:
             frames = run_tasks(
                 tasks, store, args.workers, "simulate", progress=not args.quiet, client=client
             )
-        finally:
-            close_client(client)
     except ValueError as err:
         print(f"mfval simulate: {err}; nothing written", file=sys.stderr)
         return 2

@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     from mfval.io import write_csv
     from mfval.params import load_params
     from mfval.store import ResultStore
-    from mfval.tasks import close_client, open_client, run_tasks
+    from mfval.tasks import run_tasks, scheduler_client
     from simulation.open_loop import fit_transfer, transfer_task
 
     params = load_params(args.params)
@@ -60,13 +60,10 @@ def main(args: argparse.Namespace) -> int:
         for mode in modes
     ]
     store = ResultStore(args.cache_dir)
-    client = open_client(args.scheduler) if args.scheduler else None
-    try:
+    with scheduler_client(args.scheduler) as client:
         results = run_tasks(
             tasks, store, args.workers, "transfer", progress=not args.quiet, client=client
         )
-    finally:
-        close_client(client)
     table = pd.concat(results, ignore_index=True)
     fits = pd.concat(
         [fit_transfer(df, params, args.fit_method) for df in results], ignore_index=True

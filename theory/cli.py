@@ -8,7 +8,7 @@ import sys
 from mfval.cli import add_common_arguments, load_cli_params
 from mfval.io import write_csv
 from mfval.store import ResultStore
-from mfval.tasks import close_client, open_client
+from mfval.tasks import scheduler_client
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,13 +21,10 @@ def main(args: argparse.Namespace) -> int:
 
     params = load_cli_params(args)
     store = ResultStore(args.cache_dir)
-    client = open_client(args.scheduler) if args.scheduler else None
-    try:
+    with scheduler_client(args.scheduler) as client:
         scan, transfer = run_scan(
             params, store, workers=args.workers, progress=not args.quiet, client=client
         )
-    finally:
-        close_client(client)
     out = args.out
     written = [
         write_csv(scan, out / "theory_scan.csv"),
