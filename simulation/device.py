@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from mfval.store import default_cache_dir
@@ -143,3 +144,106 @@ def load_standalone_template(directory: Path, key: str) -> bool:
 
 def remove_standalone_dir(directory: Path) -> None:
     shutil.rmtree(directory, ignore_errors=True)
+
+
+def standalone_seed_code(n_threads: int = 0) -> str:
+    """C++ for ``main``: seed the random generators from ``mfval_run/seed.txt``.
+
+    Generator ``i`` gets ``seed + i`` (one per OpenMP thread, at least one),
+    as ``brian2.seed(seed)`` seeds the Cython runtime's single generator, so
+    that a standalone run and a Cython run with the same seed draw the same
+    numbers. The file is written before every run by
+    :func:`write_standalone_seed`.
+    """
+    return "\n".join(
+        [
+            "{",
+            "long long _mfval_seed = 0;",
+            'std::ifstream _mfval_seed_file("mfval_run/seed.txt");',
+            "_mfval_seed_file >> _mfval_seed;",
+            "if (!_mfval_seed_file) {",
+            '    std::cerr << "mfval: cannot read mfval_run/seed.txt" << std::endl;',
+            "    exit(1);",
+            "}",
+            f"for (int _i = 0; _i < {max(1, int(n_threads))}; _i++)",
+            "    brian::_random_generators[_i].seed(_mfval_seed + _i);",
+            "}",
+        ]
+    )
+
+
+def write_standalone_seed(directory: Path, seed: int) -> Path:
+    """Write the run-time seed read by :func:`standalone_seed_code`; return its folder."""
+    folder = Path(directory) / "mfval_run"
+    folder.mkdir(exist_ok=True)
+    (folder / "seed.txt").write_text(f"{int(seed)}\n")
+    return folder
+
+
+@dataclass
+class StandaloneModel:
+    """A compiled ``cpp_standalone`` project: its device, objects and build folder."""
+
+    device: object
+    objects: dict
+    directory: Path
+
+
+class StandaloneCache:
+    """Compiled standalone models of this process by structure key (least recently used out).
+
+    Parameters
+    ----------
+    max_models : int
+        Most models kept (each holds a build folder, removed when evicted or
+        at :meth:`clear`).
+    """
+
+    def __init__(self, max_models: int = 2):
+        self.max_models = int(max_models)
+        self._models: dict[str, StandaloneModel] = {}
+
+    def get(self, key: str, build, dt: float, openmp_threads: int = 0):
+        """The model for ``key``, built on a miss; also the build time (s, 0 on a hit).
+
+        ``build(device)`` creates the Brian2 objects in a fresh scope on the
+        active standalone device, calls ``run`` on them and returns them (a
+        dict); this method then generates and compiles the project (or
+        reuses the template for ``key``, see :func:`load_standalone_template`).
+        """
+        import time
+
+        import brian2 as b2
+
+        if key in self._models:
+            model = self._models.pop(key)
+            self._models[key] = model  # most recently used last
+            return model, 0.0
+        while len(self._models) >= self.max_models:
+            old = self._models.pop(next(iter(self._models)))
+            remove_standalone_dir(old.directory)
+        t0 = time.perf_counter()
+        directory = new_standalone_dir()
+        load_standalone_template(directory, key)
+        device = new_standalone_device(directory, openmp_threads)
+        try:
+            b2.start_scope()
+            b2.defaultclock.dt = dt * b2.second
+            objects = build(device)
+            device.build(directory=str(directory), compile=True, run=False)
+        except BaseException:
+            remove_standalone_dir(directory)
+            raise
+        finally:
+            b2.set_device("runtime")
+            b2.prefs.devices.cpp_standalone.openmp_threads = 0
+        save_standalone_template(directory, key)
+        model = StandaloneModel(device=device, objects=objects, directory=directory)
+        self._models[key] = model
+        return model, time.perf_counter() - t0
+
+    def clear(self) -> None:
+        """Remove every build folder of this cache."""
+        for model in self._models.values():
+            remove_standalone_dir(model.directory)
+        self._models.clear()

@@ -1,0 +1,256 @@
+"""Brian2 run of the open-loop protocol: one compiled binary per process and structure.
+
+The open-loop protocol (:mod:`simulation.open_loop`) simulates independent LIF
+neurons with per-step Poisson input and a deterministic mean-input modulation,
+plus an optional group of non-spiking probe neurons with the same input. This
+module runs such a set of neurons from plain arrays and returns plain arrays.
+
+Targets
+-------
+``cpp_standalone`` (default): one binary is compiled per process and
+*structure* (network parameters, input weights, neuron and probe counts, dt,
+total time, compiled-in planted latency, Brian2 version; see
+:func:`structure_key`) and run again for every seed, working point, frequency
+set and amplitude: the seed, the Poisson means ``lam_exc``/``lam_inh``, the
+modulation ``f_mod``/``mod_amp``/``mod_phase`` and the initial potentials are
+set at run time (``run_args``, seed from a file read by ``main``). A compiled
+copy is kept as a template (:mod:`simulation.device`), so later processes only
+pay code generation.
+
+``cython``: Brian2's runtime with the Cython target. Both targets draw the
+Poisson counts from Brian2's ``poisson()`` with generators seeded identically,
+so the same seed gives the same spikes on both (tested).
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from mfval.params import stable_hash
+from simulation.device import (
+    StandaloneCache,
+    configure_runtime,
+    standalone_seed_code,
+    write_standalone_seed,
+)
+
+TARGETS = ("cpp_standalone", "cython")
+
+#: interval of the probe's membrane-potential samples (s)
+PROBE_SAMPLE_INTERVAL = 1e-3
+
+
+@dataclass(frozen=True)
+class OpenLoopArrays:
+    """Everything one open-loop run needs, as plain data (SI: V, A, s, Hz).
+
+    Attributes
+    ----------
+    network : dict
+        ``network`` section of the parameters (tau_m, tau_s, C, E_L, V_th,
+        V_reset, tau_r).
+    W_exc, W_inh : float
+        PSC amplitudes of the excitatory and inhibitory Poisson streams (A).
+    lam_exc, lam_inh : float
+        Expected input counts per step of the two streams (rate * dt).
+    f_mod, mod_amp, mod_phase : ndarray, shape (n,)
+        Per neuron: modulation frequency (Hz), amplitude of the membrane
+        potential modulation v_mod (V) and its phase (rad).
+    v0 : ndarray, shape (n,)
+        Initial membrane potentials relative to E_L (V).
+    n_probe : int
+        Non-spiking probe neurons (0: none), initial potential ``probe_v0``.
+    probe_v0 : float
+        Initial potential of the probes (V).
+    mod_delay : float
+        Latency of the modulation (s); nonzero only as a planted error.
+    dt, total : float
+        Time step and simulated time (s).
+    seed : int
+        Seed of the Poisson drive.
+    """
+
+    network: dict
+    W_exc: float
+    W_inh: float
+    lam_exc: float
+    lam_inh: float
+    f_mod: np.ndarray
+    mod_amp: np.ndarray
+    mod_phase: np.ndarray
+    v0: np.ndarray
+    n_probe: int
+    probe_v0: float
+    mod_delay: float
+    dt: float
+    total: float
+    seed: int
+
+    @property
+    def n(self) -> int:
+        return int(np.size(self.v0))
+
+
+def structure_key(arrays: OpenLoopArrays) -> str:
+    """Key of the compiled code: what is compiled in, not what is set at run time."""
+    import brian2
+
+    net = arrays.network
+    return stable_hash(
+        "open-loop-standalone",
+        brian2.__version__,
+        {k: net[k] for k in ("tau_m", "tau_s", "C", "E_L", "V_th", "V_reset", "tau_r")},
+        float(arrays.W_exc),
+        float(arrays.W_inh),
+        arrays.n,
+        int(arrays.n_probe),
+        float(arrays.dt),
+        float(arrays.total),
+        float(arrays.mod_delay),
+    )
+
+
+def _build_objects(arrays: OpenLoopArrays) -> dict:
+    """Brian2 objects (current scope and device) with the values of ``arrays``."""
+    import brian2 as b2
+
+    from simulation.lif import make_lif_group
+
+    net = arrays.network
+    neurons = make_lif_group(
+        arrays.n, net, arrays.W_exc, arrays.W_inh, modulated=True, name="open_loop"
+    )
+    neurons.namespace["mod_delay"] = float(arrays.mod_delay) * b2.second
+    neurons.lam_exc = arrays.lam_exc
+    neurons.lam_inh = arrays.lam_inh
+    neurons.f_mod = np.asarray(arrays.f_mod, float) * b2.Hz
+    neurons.mod_amp = np.asarray(arrays.mod_amp, float) * b2.volt
+    neurons.mod_phase = np.asarray(arrays.mod_phase, float)
+    neurons.v = np.asarray(arrays.v0, float) * b2.volt
+    spikes = b2.SpikeMonitor(neurons, name="open_loop_spikes")
+    objects = {"neurons": neurons, "spikes": spikes, "probe": None, "probe_v": None}
+    if arrays.n_probe > 0:
+        probe = make_lif_group(
+            arrays.n_probe, net, arrays.W_exc, arrays.W_inh, modulated=False, name="probe"
+        )
+        probe.namespace["V_th"] = 1.0 * b2.volt  # never reached: free membrane potential
+        probe.lam_exc = arrays.lam_exc
+        probe.lam_inh = arrays.lam_inh
+        probe.v = float(arrays.probe_v0) * b2.volt
+        probe_v = b2.StateMonitor(
+            probe, "v", record=True, dt=PROBE_SAMPLE_INTERVAL * b2.second, name="probe_v"
+        )
+        objects.update(probe=probe, probe_v=probe_v)
+    objects["network"] = b2.Network(*(o for o in objects.values() if o is not None))
+    return objects
+
+
+def _run_args(objects: dict, arrays: OpenLoopArrays) -> dict:
+    """Values set at run time of a compiled binary (everything but the structure)."""
+    import brian2 as b2
+
+    neurons, probe = objects["neurons"], objects["probe"]
+    out = {
+        neurons.v: np.asarray(arrays.v0, float) * b2.volt,
+        neurons.lam_exc: arrays.lam_exc,
+        neurons.lam_inh: arrays.lam_inh,
+        neurons.f_mod: np.asarray(arrays.f_mod, float) * b2.Hz,
+        neurons.mod_amp: np.asarray(arrays.mod_amp, float) * b2.volt,
+        neurons.mod_phase: np.asarray(arrays.mod_phase, float),
+    }
+    if probe is not None:
+        out.update(
+            {
+                probe.v: float(arrays.probe_v0) * b2.volt,
+                probe.lam_exc: arrays.lam_exc,
+                probe.lam_inh: arrays.lam_inh,
+            }
+        )
+    return out
+
+
+_MODELS = StandaloneCache(max_models=2)
+atexit.register(_MODELS.clear)
+
+
+def _read_out(objects: dict) -> dict:
+    import brian2 as b2
+
+    spikes, probe_v = objects["spikes"], objects["probe_v"]
+    out = {
+        "spike_i": np.asarray(spikes.i[:], np.int64),
+        "spike_t": np.asarray(spikes.t[:] / b2.second, float),
+        "probe_t": np.zeros(0),
+        "probe_v": np.zeros((0, 0)),
+    }
+    if probe_v is not None:
+        out["probe_t"] = np.asarray(probe_v.t[:] / b2.second, float)
+        out["probe_v"] = np.asarray(probe_v.v[:] / b2.volt, float)
+    return out
+
+
+def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dict:
+    """Simulate the open-loop neurons of ``arrays``.
+
+    Parameters
+    ----------
+    arrays : OpenLoopArrays
+        The run, as plain data.
+    target : {"cpp_standalone", "cython"}
+        Code generation (module docstring); same spikes for the same seed.
+
+    Returns
+    -------
+    dict
+        ``spike_i`` (int64, shape (n_spikes,)): neuron index;
+        ``spike_t`` (s, shape (n_spikes,)): grid time of the step in which the
+        threshold crossing was detected; ``probe_t`` (s, shape (n_samples,))
+        and ``probe_v`` (V, shape (n_probe, n_samples)): the probes' free
+        membrane potential, sampled every :data:`PROBE_SAMPLE_INTERVAL` at the
+        start of the step (before the step's input); ``compile_s``,
+        ``run_s``: wall times (s); ``target``.
+    """
+    import brian2 as b2
+
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, got target = {target!r}")
+    if target == "cpp_standalone":
+        key = structure_key(arrays)
+
+        def build(device):
+            objects = _build_objects(arrays)
+            device.insert_code("main", standalone_seed_code(n_threads=0))
+            objects["network"].run(arrays.total * b2.second, namespace={})
+            return objects
+
+        model, compile_s = _MODELS.get(key, build, arrays.dt)
+        write_standalone_seed(model.directory, arrays.seed)
+        t0 = time.perf_counter()
+        model.device.run(
+            directory=str(model.directory),
+            with_output=False,
+            run_args=_run_args(model.objects, arrays),
+        )
+        run_s = time.perf_counter() - t0
+        return {
+            **_read_out(model.objects),
+            "compile_s": compile_s,
+            "run_s": run_s,
+            "target": target,
+        }
+    configure_runtime("cython")
+    b2.start_scope()
+    b2.defaultclock.dt = arrays.dt * b2.second
+    b2.seed(int(arrays.seed))
+    objects = _build_objects(arrays)
+    t0 = time.perf_counter()
+    objects["network"].run(arrays.dt * b2.second, namespace={})  # code generation / cache load
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    objects["network"].run((arrays.total - arrays.dt) * b2.second, namespace={})
+    run_s = time.perf_counter() - t0
+    return {**_read_out(objects), "compile_s": compile_s, "run_s": run_s, "target": target}
