@@ -1,0 +1,74 @@
+"""Open-loop neurons compiled once (cpp_standalone): reuse, and the same spikes as Cython."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simulation.open_loop_brian2 import OpenLoopArrays, run_open_loop, structure_key
+
+pytestmark = pytest.mark.slow
+
+N = 120
+
+
+def _arrays(params, seed, lam=(6.0, 0.6), freqs=(5.0, 40.0, 160.0), amp=2e-3) -> OpenLoopArrays:
+    """Strong drive (tens of Hz) so that the comparison involves hundreds of spikes."""
+    rng = np.random.default_rng(seed)
+    f = np.repeat(np.asarray(freqs, float), N // len(freqs))
+    return OpenLoopArrays(
+        network=params["network"],
+        W_exc=87.8e-12,
+        W_inh=-439.0e-12,
+        lam_exc=lam[0],
+        lam_inh=lam[1],
+        f_mod=f,
+        mod_amp=np.full(N, amp),
+        mod_phase=rng.uniform(-np.pi, np.pi, N),
+        v0=rng.uniform(0.0, 15e-3, N),
+        n_probe=5,
+        probe_v0=10e-3,
+        mod_delay=0.0,
+        dt=params["simulation"]["dt"],
+        total=0.25,
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def standalone_runs(params):
+    first = run_open_loop(_arrays(params, seed=7))
+    # other seed, drive and stimulus, same structure: no new compilation
+    second = run_open_loop(_arrays(params, seed=8, lam=(7.0, 0.5), freqs=(2.0, 20.0, 90.0)))
+    return first, second
+
+
+def test_structure_key_ignores_run_time_values(params):
+    a = _arrays(params, seed=1)
+    b = _arrays(params, seed=2, lam=(1.0, 2.0), freqs=(3.0, 4.0, 5.0), amp=1e-3)
+    assert structure_key(a) == structure_key(b)
+    longer = OpenLoopArrays(**{**a.__dict__, "total": 0.5})
+    delayed = OpenLoopArrays(**{**a.__dict__, "mod_delay": 1e-3})
+    assert len({structure_key(a), structure_key(longer), structure_key(delayed)}) == 3
+
+
+def test_binary_is_reused_across_seeds_and_drives(standalone_runs):
+    first, second = standalone_runs
+    assert first["target"] == second["target"] == "cpp_standalone"
+    assert second["compile_s"] == 0.0
+    assert len(first["spike_i"]) > 300 and len(second["spike_i"]) > 300
+    assert not np.array_equal(first["spike_i"][:50], second["spike_i"][:50])
+
+
+def test_same_spikes_and_probe_as_cython(params, standalone_runs):
+    first, _ = standalone_runs
+    cython = run_open_loop(_arrays(params, seed=7), target="cython")
+    assert np.array_equal(first["spike_i"], cython["spike_i"])
+    assert np.array_equal(first["spike_t"], cython["spike_t"])
+    assert first["probe_v"].shape == cython["probe_v"].shape == (5, 250)
+    assert np.allclose(first["probe_v"], cython["probe_v"], rtol=1e-12, atol=0)
+
+
+def test_bad_target_named(params):
+    with pytest.raises(ValueError, match="target = 'gpu'"):
+        run_open_loop(_arrays(params, seed=1), target="gpu")
