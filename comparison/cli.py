@@ -40,7 +40,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
-    client = open_client(args.scheduler, args.workers)
+    client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         result = run_validation(
             params,

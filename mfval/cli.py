@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import sys
 from pathlib import Path
 
 from mfval.params import ParameterError
-from mfval.tasks import SchedulerUnreachableError
+from mfval.tasks import DEFAULT_SCHEDULER_TIMEOUT, SchedulerUnreachableError
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -44,6 +45,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="address of a Dask scheduler (tcp://host:8786) to run the tasks on",
     )
+    parser.add_argument(
+        "--scheduler-timeout",
+        type=positive_seconds,
+        default=DEFAULT_SCHEDULER_TIMEOUT,
+        metavar="S",
+        help=f"seconds to wait for --scheduler (default {DEFAULT_SCHEDULER_TIMEOUT:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--grid",
@@ -52,6 +60,17 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MU0:MU1:STEP,SIG0:SIG1:STEP",
         help="scan grid in mV (stops included), e.g. 6:12:1,6:12:1; overrides the file's scan",
     )
+
+
+def positive_seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text!r}")
+    return value
 
 
 def parse_point(text: str) -> tuple[float, float]:

@@ -138,7 +138,15 @@ class SchedulerUnreachableError(ConnectionError):
     """The Dask scheduler at the given address did not answer."""
 
 
-def open_client(scheduler: str | None = None, workers: int | None = None, timeout: float = 10.0):
+#: seconds to wait for a Dask scheduler given by address (``--scheduler-timeout``)
+DEFAULT_SCHEDULER_TIMEOUT = 10.0
+
+
+def open_client(
+    scheduler: str | None = None,
+    workers: int | None = None,
+    timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
+):
     """A Dask client for the tasks of one run, or None for in-process execution.
 
     Parameters
@@ -210,13 +218,14 @@ def close_client(client) -> None:
 
 
 @contextmanager
-def scheduler_client(scheduler: str | None):
-    """``with scheduler_client(args.scheduler) as client``: a client for ``--scheduler``.
+def scheduler_client(scheduler: str | None, timeout: float = DEFAULT_SCHEDULER_TIMEOUT):
+    """``with scheduler_client(args.scheduler, args.scheduler_timeout) as client``.
 
     None (in-process or local worker processes) when no address is given;
-    otherwise :func:`open_client` for that address, closed on exit.
+    otherwise :func:`open_client` for that address (waiting at most
+    ``timeout`` s), closed on exit.
     """
-    client = open_client(scheduler) if scheduler else None
+    client = open_client(scheduler, timeout=timeout) if scheduler else None
     try:
         yield client
     finally:

@@ -72,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
         options["report"] = "stderr"
     tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
     try:
-        with scheduler_client(args.scheduler) as client:
+        with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
             frames = run_tasks(
                 tasks, store, args.workers, "simulate", progress=not args.quiet, client=client
             )

@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
         for mode in modes
     ]
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler) as client:
+    with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
         results = run_tasks(
             tasks, store, args.workers, "transfer", progress=not args.quiet, client=client
         )

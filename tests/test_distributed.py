@@ -121,6 +121,8 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
             "theory",
             "--scheduler",
             "tcp://127.0.0.1:9",
+            "--scheduler-timeout",
+            "2",
             "--cache-dir",
             str(tmp_path),
             "--out",
@@ -135,6 +137,7 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
     assert rerun.returncode == 3
     assert "tcp://127.0.0.1:9" in rerun.stderr and "no Dask scheduler answered" in rerun.stderr
     assert elapsed < 30
+    assert "within 2 s" in rerun.stderr
     assert not (tmp_path / "out").exists()
 
 

@@ -21,7 +21,7 @@ def main(args: argparse.Namespace) -> int:
 
     params = load_cli_params(args)
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler) as client:
+    with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
         scan, transfer = run_scan(
             params, store, workers=args.workers, progress=not args.quiet, client=client
         )
