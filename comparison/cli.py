@@ -1,4 +1,10 @@
-"""``mfval run``: the main job (theory, simulations, comparison, figure, report)."""
+"""``mfval run``: the main job (theory, simulations, comparison, figure, report).
+
+Exit codes (documented in the README): 0 every judged check passed; 1 at least
+one check failed (the report names it); 2 bad input (a parameter or
+validation file, or a seed outside the verification range); 3 the Dask
+scheduler given with ``--scheduler`` did not answer; 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -66,4 +72,15 @@ def main(args: argparse.Namespace) -> int:
     write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")
     print(summary_table(result.comparison).to_string(index=False))
     print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
-    return 0
+    return exit_code(result.comparison)
+
+
+#: exit codes of ``mfval run`` (see module docstring)
+EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_SCHEDULER = 0, 1, 2, 3
+
+
+def exit_code(comparison) -> int:
+    """0 if no row of the comparison table failed, else 1."""
+    from comparison.checks import VERDICT_FAIL
+
+    return EXIT_FAIL if (comparison["verdict"] == VERDICT_FAIL).any() else EXIT_PASS

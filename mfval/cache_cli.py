@@ -24,7 +24,10 @@ def main(args: argparse.Namespace) -> int:
         for kind, stats in info.items():
             if args.kind and kind != args.kind:
                 continue
-            print(f"  {kind:<12} {stats['entries']:>6} entries {stats['bytes'] / 1e6:>10.2f} MB")
+            print(
+                f"  {kind:<12} {stats['entries']:>6} entries {stats['bytes'] / 1e6:>10.2f} MB"
+                f" ({stats['stale']} from other code versions)"
+            )
     else:
         n = store.clear(args.kind)
         print(f"removed {n} entries from {store.root}")

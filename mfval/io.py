@@ -1,4 +1,9 @@
-"""Atomic writes of output files: a reader never sees a half-written file."""
+"""Atomic writes of output files: a reader never sees a half-written file.
+
+Files get the mode a program's new files usually get, ``0o666 & ~umask``
+(0o644 with the common umask 022), not the owner-only mode of the temporary
+file they are written through.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from mfval.store import file_mode
 
 
 def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -17,7 +24,10 @@ def write_atomic(path: str | Path, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
+    try:
+        os.fchmod(fd, file_mode())
+    finally:
+        os.close(fd)
     try:
         write(Path(tmp))
         os.replace(tmp, path)

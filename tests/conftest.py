@@ -1,7 +1,16 @@
-"""Shared fixtures: parameters, a per-session results store, the theory scan."""
+"""Shared fixtures: parameters, a per-session results store, the theory scan.
+
+Exit codes of ``pytest -m validation`` (pytest's own, plus two mapped here):
+0 every check passed (or was not judged, with its reason); 1 a check failed;
+2 bad input (a :class:`mfval.params.ParameterError`, e.g. a bad
+``params/validation.yaml``); 3 the Dask scheduler did not answer. (pytest
+itself uses 2 for an interrupted session, 4 for a usage error and 5 when no
+test was collected.)
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -38,6 +47,45 @@ def pytest_addoption(parser):
         default=False,
         help="validation checks at all grid points (default: the marked points)",
     )
+
+
+#: exit codes for errors that are not failed checks (see module docstring)
+EXIT_BAD_INPUT = 2
+EXIT_SCHEDULER_UNREACHABLE = 3
+_errors: set[int] = set()
+
+
+def pytest_runtest_makereport(item, call):
+    if call.excinfo is None:
+        return
+    from mfval.params import ParameterError
+    from mfval.tasks import SchedulerUnreachableError
+
+    if call.excinfo.errisinstance(ParameterError):
+        _errors.add(EXIT_BAD_INPUT)
+    elif call.excinfo.errisinstance(SchedulerUnreachableError):
+        _errors.add(EXIT_SCHEDULER_UNREACHABLE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _errors and exitstatus in (0, 1):
+        session.exitstatus = max(_errors)
+
+
+def validation_store_dir() -> Path:
+    """Store of ``pytest -m validation``: its own, never the user's ``mfval run`` store.
+
+    ``$MFVAL_VALIDATION_CACHE_DIR`` if set (point it at a shared store to
+    reuse results on purpose), else the folder of the default store with
+    ``-validation`` appended (e.g. ``~/.cache/mfval-validation``).
+    """
+    from mfval.store import default_cache_dir
+
+    env = os.environ.get("MFVAL_VALIDATION_CACHE_DIR")
+    if env:
+        return Path(env)
+    default = default_cache_dir()
+    return default.with_name(default.name + "-validation")
 
 
 def validation_points(config) -> list[tuple[float, float]]:

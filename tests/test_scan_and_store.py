@@ -80,3 +80,65 @@ def test_scan_tables_have_documented_columns(theory_scan):
     ]:
         assert column in transfer.columns
     assert len(transfer) == 16 * 199
+
+
+def test_code_fingerprint_changes_with_source(tmp_path):
+    from mfval.store import source_fingerprint
+
+    pkg = tmp_path / "simulation"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "a.cpython-311.pyc.py").write_text("ignored")
+    first = source_fingerprint([pkg])
+    assert source_fingerprint([pkg]) == first
+    (pkg / "__pycache__" / "a.cpython-311.pyc.py").write_text("still ignored")
+    assert source_fingerprint([pkg]) == first
+    (pkg / "a.py").write_text("x = 2\n")
+    assert source_fingerprint([pkg]) != first
+    (pkg / "a.py").write_text("x = 1\n")
+    (pkg / "b.py").write_text("")
+    assert source_fingerprint([pkg]) != first
+
+
+def test_store_entry_depends_on_code(tmp_path, monkeypatch):
+    import mfval.store as store_module
+
+    store = ResultStore(tmp_path)
+    store.put("network", "key", 1)
+    assert store.get("network", "key") == 1
+    assert store.info()["network"]["stale"] == 0
+    # the simulation's source changes: the old entry is not read, but counted as stale
+    monkeypatch.setattr(store_module, "code_fingerprint", lambda kind: "0" * 12)
+    assert store.get("network", "key") is None
+    assert store.info()["network"] == {
+        "entries": 1,
+        "bytes": store.info()["network"]["bytes"],
+        "stale": 1,
+    }
+
+
+def test_simulation_and_theory_kinds_fingerprint_their_packages():
+    from mfval.store import code_fingerprint, package_dir, source_fingerprint
+
+    theory, simulation = package_dir("theory"), package_dir("simulation")
+    assert code_fingerprint("theory") == source_fingerprint([theory])
+    assert code_fingerprint("network") == source_fingerprint([theory, simulation])
+    assert code_fingerprint("transfer") == code_fingerprint("network")
+
+
+def test_written_files_respect_umask(tmp_path):
+    import os
+
+    from mfval.io import write_text
+
+    old = os.umask(0o022)
+    try:
+        path = write_text("x", tmp_path / "a.txt")
+        entry = ResultStore(tmp_path / "store").put("kind", "k", 1)
+        assert path.stat().st_mode & 0o777 == 0o644
+        assert entry.stat().st_mode & 0o777 == 0o644
+        os.umask(0o027)
+        assert write_text("y", tmp_path / "b.txt").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

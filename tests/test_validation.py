@@ -8,8 +8,9 @@ the theory has a documented known deviation; otherwise it fails and prints
 theory, simulation, SE, allowance and z for each failing check.
 
 The simulations run once per session (in worker processes) and are cached in
-the results store (``$MFVAL_CACHE_DIR`` or ``~/.cache/mfval``), so a rerun
-reads them back.
+the validation tests' own results store (``$MFVAL_VALIDATION_CACHE_DIR``, else
+``~/.cache/mfval-validation``, see ``tests/conftest.py``), so a rerun reads
+them back and the tests never read results of a ``mfval run`` store.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 
 from comparison.checks import VERDICT_FAIL, VERDICT_KNOWN
 from comparison.metrics import check_id
-from tests.conftest import validation_points
+from tests.conftest import validation_points, validation_store_dir
 
 pytestmark = pytest.mark.validation
 
@@ -53,7 +54,9 @@ def validation_result(request, params):
 
     points = validation_points(request.config)
     settings = RunSettings(network_points=points, transfer_points=points)
-    return run_validation(params, settings, progress=True)
+    from mfval.store import ResultStore
+
+    return run_validation(params, settings, ResultStore(validation_store_dir()), progress=True)
 
 
 def _describe(row) -> str:
