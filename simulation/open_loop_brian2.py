@@ -1,25 +1,44 @@
-"""Brian2 run of the open-loop protocol: one compiled binary per process and structure.
+"""Brian2 backend of the open-loop transfer-function protocol: ``run_transfer_brian2(spec)``.
 
-The open-loop protocol (:mod:`simulation.open_loop`) simulates independent LIF
-neurons with per-step Poisson input and a deterministic mean-input modulation,
-plus an optional group of non-spiking probe neurons with the same input. This
-module runs such a set of neurons from plain arrays and returns plain arrays.
+Modulation without losing exact integration: the subthreshold system is
+linear, so the response of v to the deterministic modulation
+delta_mu(t) = Re[dmu e^{i w t}] is known in closed form, v_mod(t) =
+Re[dmu H(w) e^{i w t}] with H of :func:`simulation.lif.modulation_filter`
+(through the synaptic current or into the membrane). The state variable
+holds v - v_mod and the threshold is ``v + v_mod > V_th``
+(:mod:`simulation.lif`), so every grid value of the total potential is exact.
 
-Targets
--------
+Recording conventions (:mod:`simulation.recording`):
+
+- ``spike_step = round(t / dt) + 1``: Brian2 labels a spike with the clock
+  time t at the start of the step that advanced the state to t + dt;
+- the threshold condition evaluates v_mod at that clock time t, i.e. one
+  step before the detection step: at the grid time k dt of detection the
+  membrane sees the modulation of (k - 1) dt, so ``stimulus_factor =
+  exp(-i w dt)`` (the measurement divides it out; the net effect on N is
+  nil: the result equals labelling spikes by the clock time);
+- probe potentials ``v`` (relative to E_L) are sampled at ``when="start"``,
+  the grid state at the clock time (``state_step = round(t / dt)``), every
+  ``spec.probe_interval``.
+
+Seeds: the Poisson drive's generator gets ``seed`` (``brian2.seed`` in the
+runtime, the same seeding of the standalone generators at run time), numpy
+``default_rng(seed)`` draws the initial potentials.
+
+Targets (``spec.backend["target"]``)
+------------------------------------
 ``cpp_standalone`` (default): one binary is compiled per process and
 *structure* (network parameters, input weights, neuron and probe counts, dt,
 total time, compiled-in planted latency, Brian2 version; see
 :func:`structure_key`) and run again for every seed, working point, frequency
 set and amplitude: the seed, the Poisson means ``lam_exc``/``lam_inh``, the
 modulation ``f_mod``/``mod_amp``/``mod_phase`` and the initial potentials are
-set at run time (``run_args``, seed from a file read by ``main``). A compiled
-copy is kept as a template (:mod:`simulation.device`), so later processes only
-pay code generation.
-
-``cython``: Brian2's runtime with the Cython target. Both targets draw the
-Poisson counts from Brian2's ``poisson()`` with generators seeded identically,
-so the same seed gives the same spikes on both (tested).
+set at run time (``run_args``; the seed from a file read by ``main``). A
+compiled copy is kept as a template (:mod:`simulation.device`), so later
+processes only pay code generation. ``cython`` and ``numpy``: Brian2's
+runtime. ``cpp_standalone`` and ``cython`` draw the Poisson counts from
+Brian2's ``poisson()`` with identically seeded generators, so the same seed
+gives the same spikes on both (tested).
 """
 
 from __future__ import annotations
@@ -37,11 +56,9 @@ from simulation.device import (
     standalone_seed_code,
     write_standalone_seed,
 )
+from simulation.recording import STATE_AFTER_JUMPS, Recording
 
-TARGETS = ("cpp_standalone", "cython")
-
-#: interval of the probe's membrane-potential samples (s)
-PROBE_SAMPLE_INTERVAL = 1e-3
+TARGETS = ("cpp_standalone", "cython", "numpy")
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ class OpenLoopArrays:
         Non-spiking probe neurons (0: none), initial potential ``probe_v0``.
     probe_v0 : float
         Initial potential of the probes (V).
+    probe_interval : float
+        Interval of the probes' membrane-potential samples (s).
     mod_delay : float
         Latency of the modulation (s); nonzero only as a planted error.
     dt, total : float
@@ -85,6 +104,7 @@ class OpenLoopArrays:
     v0: np.ndarray
     n_probe: int
     probe_v0: float
+    probe_interval: float
     mod_delay: float
     dt: float
     total: float
@@ -108,6 +128,7 @@ def structure_key(arrays: OpenLoopArrays) -> str:
         float(arrays.W_inh),
         arrays.n,
         int(arrays.n_probe),
+        float(arrays.probe_interval),
         float(arrays.dt),
         float(arrays.total),
         float(arrays.mod_delay),
@@ -142,7 +163,7 @@ def _build_objects(arrays: OpenLoopArrays) -> dict:
         probe.lam_inh = arrays.lam_inh
         probe.v = float(arrays.probe_v0) * b2.volt
         probe_v = b2.StateMonitor(
-            probe, "v", record=True, dt=PROBE_SAMPLE_INTERVAL * b2.second, name="probe_v"
+            probe, "v", record=True, dt=arrays.probe_interval * b2.second, name="probe_v"
         )
         objects.update(probe=probe, probe_v=probe_v)
     objects["network"] = b2.Network(*(o for o in objects.values() if o is not None))
@@ -200,7 +221,7 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
     ----------
     arrays : OpenLoopArrays
         The run, as plain data.
-    target : {"cpp_standalone", "cython"}
+    target : {"cpp_standalone", "cython", "numpy"}
         Code generation (module docstring); same spikes for the same seed.
 
     Returns
@@ -210,8 +231,8 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
         ``spike_t`` (s, shape (n_spikes,)): grid time of the step in which the
         threshold crossing was detected; ``probe_t`` (s, shape (n_samples,))
         and ``probe_v`` (V, shape (n_probe, n_samples)): the probes' free
-        membrane potential, sampled every :data:`PROBE_SAMPLE_INTERVAL` at the
-        start of the step (before the step's input); ``compile_s``,
+        membrane potential, sampled every ``probe_interval`` at the
+        start of the step; ``compile_s``,
         ``run_s``: wall times (s); ``target``.
     """
     import brian2 as b2
@@ -242,7 +263,7 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
             "run_s": run_s,
             "target": target,
         }
-    configure_runtime("cython")
+    configure_runtime(target)
     b2.start_scope()
     b2.defaultclock.dt = arrays.dt * b2.second
     b2.seed(int(arrays.seed))
@@ -254,3 +275,81 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
     objects["network"].run((arrays.total - arrays.dt) * b2.second, namespace={})
     run_s = time.perf_counter() - t0
     return {**_read_out(objects), "compile_s": compile_s, "run_s": run_s, "target": target}
+
+
+def transfer_arrays(spec) -> OpenLoopArrays:
+    """The :class:`OpenLoopArrays` of a :class:`simulation.open_loop.TransferSpec`."""
+    from simulation.lif import modulation_filter
+    from simulation.open_loop import neuron_layout
+
+    sim = spec.simulated()
+    network = sim["network"]
+    freqs = np.asarray(spec.frequencies, float)
+    H = modulation_filter(
+        freqs, float(network["tau_m"]), float(network["tau_s"]), sim["filter_mode"]
+    )
+    group_of, _ = neuron_layout(spec)
+    rng = np.random.default_rng(spec.seed)
+    v_th = float(network["V_th"] - network["E_L"])
+    v_reset = float(network["V_reset"] - network["E_L"])
+    return OpenLoopArrays(
+        network=network,
+        W_exc=float(sim["W_exc"]),
+        W_inh=float(sim["W_inh"]),
+        lam_exc=spec.rate_exc * spec.dt,
+        lam_inh=spec.rate_inh * spec.dt,
+        f_mod=freqs[group_of],
+        mod_amp=(sim["amplitudes"] * np.abs(H))[group_of],
+        mod_phase=np.angle(H)[group_of],
+        v0=rng.uniform(v_reset, v_th, spec.n_neurons),
+        n_probe=int(spec.n_probe),
+        probe_v0=float(spec.mu),
+        probe_interval=float(spec.probe_interval),
+        mod_delay=float(sim["mod_delay"]),
+        dt=float(spec.dt),
+        total=spec.n_steps * spec.dt,
+        seed=int(spec.seed),
+    )
+
+
+def run_transfer_brian2(spec) -> Recording:
+    """Simulate a :class:`simulation.open_loop.TransferSpec` with Brian2; the raw Recording."""
+    import brian2 as b2
+
+    target = spec.backend_options()["target"]
+    arrays = transfer_arrays(spec)
+    t_wall = time.perf_counter()
+    out = run_open_loop(arrays, target=target)
+    wall = time.perf_counter() - t_wall
+    n, dt = arrays.n, arrays.dt
+    state, state_index, state_step = {}, {}, {}
+    if arrays.n_probe > 0:
+        state["v"] = out["probe_v"]
+        state_index["v"] = n + np.arange(arrays.n_probe, dtype=np.int32)
+        state_step["v"] = np.round(out["probe_t"] / dt).astype(np.int64)
+    factor = np.exp(-1j * 2 * np.pi * np.asarray(spec.frequencies, float) * dt)
+    return Recording(
+        simulator="brian2",
+        version=b2.__version__,
+        dt=dt,
+        n_steps=spec.n_steps,
+        n_neurons=n,
+        spike_step=np.round(out["spike_t"] / dt).astype(np.int64) + 1,
+        spike_sender=out["spike_i"].astype(np.int32),
+        state=state,
+        state_index=state_index,
+        state_step=state_step,
+        conventions={
+            "state_sample": STATE_AFTER_JUMPS,
+            "stimulus_factor_re": factor.real.tolist(),
+            "stimulus_factor_im": factor.imag.tolist(),
+        },
+        metadata={
+            "target": target,
+            "threads": 1,
+            "seed": int(spec.seed),
+            "wall_s": wall,
+            "compile_s": out["compile_s"],
+            "run_s": out["run_s"],
+        },
+    )

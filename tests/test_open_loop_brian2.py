@@ -28,6 +28,7 @@ def _arrays(params, seed, lam=(6.0, 0.6), freqs=(5.0, 40.0, 160.0), amp=2e-3) ->
         v0=rng.uniform(0.0, 15e-3, N),
         n_probe=5,
         probe_v0=10e-3,
+        probe_interval=1e-3,
         mod_delay=0.0,
         dt=params["simulation"]["dt"],
         total=0.25,
