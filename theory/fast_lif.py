@@ -151,8 +151,11 @@ def siegert(mu, sigma, V_0, V_th, tau_m, tau_r) -> np.ndarray:
     mu, sigma, V_0, V_th, tau_m, tau_r = _as_points(mu, sigma, V_0, V_th, tau_m, tau_r)
     if np.any(V_th < V_0):
         raise ValueError(f"V_th must not be below V_0, got V_th = {V_th}, V_0 = {V_0} V")
-    y_th = (V_th - mu) / sigma
-    y_r = (V_0 - mu) / sigma
+    return _siegert_y((V_th - mu) / sigma, (V_0 - mu) / sigma, tau_m, tau_r)
+
+
+def _siegert_y(y_th: np.ndarray, y_r: np.ndarray, tau_m: np.ndarray, tau_r: np.ndarray):
+    """:func:`siegert` from y = (V - mu) / sigma (flat arrays of equal shape, not checked)."""
     nu = np.empty_like(y_th)
     exc = y_th < 0
     inh = y_r > 0
@@ -232,6 +235,12 @@ def _phase_factors(y_bytes: bytes, h: float, n: int) -> tuple[np.ndarray, np.nda
     return np.exp(1j * phase), np.expm1(1j * phase)
 
 
+def _real_times_complex(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b for real a (m, k) and C-contiguous complex b (k, n)."""
+    k, n = b.shape
+    return np.einsum("pk,kf->pf", a, b.view(float).reshape(k, 2 * n)).view(complex)
+
+
 def _psi_ratio(x_t: np.ndarray, x_r: np.ndarray, y: np.ndarray) -> np.ndarray:
     """[Psi'(z,x_t) - Psi'(z,x_r)] / [Psi(z,x_t) - Psi(z,x_r)], z = -1/2 + i y; (n_y, n_pts).
 
@@ -261,9 +270,10 @@ def _psi_ratio(x_t: np.ndarray, x_r: np.ndarray, y: np.ndarray) -> np.ndarray:
     log_g = u[None, :] - 0.5 * t[None, :] ** 2 + x[:, None] * t[None, :] - scale[:, None]
     g = h * np.exp(log_g)
     e, em1 = _phase_factors(np.ascontiguousarray(y, float).tobytes(), h, len(u))
-    # einsum, not BLAS: no thread pool fighting the worker processes for the cores
-    A = np.einsum("pk,kf->pf", g, e)
-    Q = np.einsum("pk,kf->pf", g * (t[None, :] - x[:, None]), em1)
+    # real x complex as real x (real, imag) interleaved, by einsum rather than
+    # BLAS (whose thread pool fights the worker processes for the cores)
+    A = _real_times_complex(g, e)
+    Q = _real_times_complex(g * (t[None, :] - x[:, None]), em1)
     n = len(x_t)
     dA = A[:n] - A[n:]
     dQ = Q[:n] - Q[n:]
@@ -322,6 +332,10 @@ def transfer_function_shift(
     if np.any(tau_r < 0):
         raise ValueError(f"tau_r must not be negative, got tau_r = {tau_r} s")
     _check_fast_synapses(tau_m, tau_s)
+    columns = np.stack([mu, sigma, tau_m, tau_s, tau_r, V_th_rel, V_0_rel], axis=1)
+    unique, inverse = np.unique(columns, axis=0, return_inverse=True)
+    if len(unique) < len(mu):  # equal populations are computed once
+        return transfer_function_shift(*unique.T, omegas, synaptic_filter)[:, inverse.ravel()]
     shift = boundary_shift(sigma, tau_m, tau_s)
     V_th1, V_01 = V_th_rel + shift, V_0_rel + shift
 
@@ -392,12 +406,26 @@ def self_consistent_rates(
     same stable fixed point is reached.
     """
 
-    def velocity(_, nu):
-        mu = mean_input(nu, J, K, tau_m, J_ext, K_ext, nu_ext)
-        sigma = std_input(nu, J, K, tau_m, J_ext, K_ext, nu_ext)
-        return firing_rate_shift(mu, sigma, V_0_rel, V_th_rel, tau_m, tau_r, tau_s) - nu
+    n_pop = np.shape(K)[0]
+    tau_m, tau_r, tau_s, V_0_rel, V_th_rel = (
+        np.broadcast_to(np.asarray(a, float), (n_pop,)).copy()
+        for a in (tau_m, tau_r, tau_s, V_0_rel, V_th_rel)
+    )
+    _check_positive(tau_m=tau_m, tau_s=tau_s)
+    _check_fast_synapses(tau_m, tau_s)
+    # the constant parts of mu(nu), sigma(nu) and the boundary shift, once
+    kj, kj2 = K * J, K * J**2
+    mu_ext, var_ext = np.dot(K_ext * J_ext, nu_ext), np.dot(K_ext * J_ext**2, nu_ext)
+    shift_per_sigma = ALPHA / 2.0 * np.sqrt(tau_s / tau_m)
 
-    nu = np.zeros(np.shape(K)[0])
+    def velocity(_, nu):
+        mu = tau_m * (kj @ nu + mu_ext)
+        sigma = np.sqrt(tau_m * (kj2 @ nu + var_ext))
+        y_th = (V_th_rel - mu) / sigma + shift_per_sigma
+        y_r = (V_0_rel - mu) / sigma + shift_per_sigma
+        return _siegert_y(y_th, y_r, tau_m, tau_r) - nu
+
+    nu = np.zeros(n_pop)
     for _ in range(maxiter):
         sol = sint.solve_ivp(velocity, [0, t_max], nu, t_eval=[t_max - 1, t_max], method="LSODA")
         if not sol.success:
@@ -439,7 +467,14 @@ def fit_low_pass(transfer: np.ndarray, omegas: np.ndarray):
     n = transfer.shape[1]
     fit = np.zeros(transfer.shape, dtype=complex)
     tau, h0, fit_error = np.zeros(n), np.zeros(n), np.zeros(n)
+    done: dict[bytes, int] = {}  # equal columns (populations) are fitted once
     for i in range(n):
+        key = np.ascontiguousarray(transfer[:, i]).tobytes()
+        if key in done:
+            j = done[key]
+            fit[:, i], tau[i], h0[i], fit_error[i] = fit[:, j], tau[j], h0[j], fit_error[j]
+            continue
+        done[key] = i
         params, cov = sopt.curve_fit(func_abs, omegas, np.abs(transfer[:, i]))
         tau[i], h0[i] = params
         fit[:, i] = func(omegas, tau[i], h0[i])

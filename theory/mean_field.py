@@ -48,7 +48,7 @@ class InfeasibleWorkingPointError(ValueError):
 
     def __init__(self, mu: float, sigma: float, nu_ext: np.ndarray | None = None):
         self.mu, self.sigma = mu, sigma
-        detail = "" if nu_ext is None else f" (nnmt's least-squares external rates {nu_ext} Hz)"
+        detail = "" if nu_ext is None else f" (least-squares external rates {nu_ext} Hz)"
         super().__init__(
             f"working point mu = {mu * 1e3:g} mV, sigma = {sigma * 1e3:g} mV is infeasible: "
             f"it needs negative external rates{detail}"
