@@ -83,9 +83,28 @@ def _derivative_mpmath(mu: float, sigma: float) -> float:
         return float(d)
 
 
+def _ratio_mpmath(x_t: float, x_r: float, y: float, dps: int = 30) -> complex:
+    """[Psi'(z, x_t) - Psi'(z, x_r)] / [Psi(z, x_t) - Psi(z, x_r)], z = -1/2 + iy, by mpmath."""
+    with mpmath.workdps(dps):
+        z = mpmath.mpc(-0.5, y)
+
+        def psi(order, x):
+            x = mpmath.mpf(x)
+            return mpmath.exp(x**2 / 4) * mpmath.pcfu(order, -x)
+
+        return complex(
+            (0.5 + z) * (psi(z + 1, x_t) - psi(z + 1, x_r)) / (psi(z, x_t) - psi(z, x_r))
+        )
+
+
+def _x_boundaries(mu: float, sigma: float) -> tuple[float, float]:
+    shift = float(fast_lif.boundary_shift(sigma, TAU_M, TAU_S))
+    return np.sqrt(2) * (V_TH + shift - mu) / sigma, np.sqrt(2) * (V_0 + shift - mu) / sigma
+
+
 def test_rate_and_transfer_function_match_nnmt_over_domain(capsys):
     sample = _domain_sample()
-    rel_rate, rel_tf, where, n_fallback = [], [], [], 0
+    rel_rate, rel_tf, where, fallback = [], [], [], []
     zero_f = []
     for k, (mu, sigma, f) in enumerate(sample):
         rate_args = (mu, sigma, V_0, V_TH, TAU_M, TAU_R, TAU_S)
@@ -99,12 +118,36 @@ def test_rate_and_transfer_function_match_nnmt_over_domain(capsys):
         if f == 0.0:
             zero_f.append((mu, sigma, tf, where[-1], filt))
             rel_tf.append(np.nan)
+            fallback.append(False)
             continue
-        n_fallback += 2 * np.pi * f * TAU_M > fast_lif.Y_INTEGRAL_MAX
+        fallback.append(2 * np.pi * f * TAU_M > fast_lif.Y_INTEGRAL_MAX)
         ref = lif_exp._transfer_function_shift(*tf_args, synaptic_filter=filt)[0, 0]
         rel_tf.append(abs(tf - ref) / abs(ref))
     worst_rate, line_rate = _worst("rate", np.array(rel_rate), where)
-    worst_tf, line_tf = _worst("transfer function (f > 0)", np.array(rel_tf), where)
+    rel_tf, fallback = np.array(rel_tf), np.array(fallback)
+    # at the worst case of the integral path: which side is off, by a 30-digit reference
+    k = int(np.nanargmax(np.where(fallback, np.nan, rel_tf)))
+    mu, sigma, f = sample[k]
+    x_t, x_r = _x_boundaries(mu, sigma)
+    y = 2 * np.pi * f * TAU_M
+    exact = _ratio_mpmath(x_t, x_r, y)
+    fast_ratio = fast_lif._psi_ratio(np.array([x_t]), np.array([x_r]), np.array([y]))[0, 0]
+    z = np.array([-0.5 + 1j * y])
+    nnmt_ratio = (lif_exp._d_Psi(z, x_t) - lif_exp._d_Psi(z, x_r)) / (
+        lif_exp._Psi(z, x_t) - lif_exp._Psi(z, x_r)
+    )
+    line_exact = (
+        f"  at that point, against 30-digit mpmath: fast {abs(fast_ratio / exact - 1):.1e}, "
+        f"nnmt {abs(nnmt_ratio[0] / exact - 1):.1e}"
+    )
+    worst_tf, line_tf = _worst(
+        "transfer function, f > 0, integral representation",
+        np.where(fallback, np.nan, rel_tf),
+        where,
+    )
+    worst_fb, line_fb = _worst(
+        "transfer function, f > 0, mpmath fallback", np.where(fallback, rel_tf, np.nan), where
+    )
 
     # f = 0: against the 40-digit evaluation of nnmt's formula, and against nnmt
     # within its a-priori round-off bound where its nu^2 does not underflow
@@ -131,15 +174,19 @@ def test_rate_and_transfer_function_match_nnmt_over_domain(capsys):
     _report(
         capsys,
         f"fast vs nnmt over {len(sample)} (mu, sigma, f) samples "
-        f"({n_fallback} above {fast_lif.Y_INTEGRAL_MAX} = w tau_m used the mpmath fallback):",
+        f"({fallback.sum()} with w tau_m above {fast_lif.Y_INTEGRAL_MAX} used the mpmath "
+        "fallback):",
         "  " + line_rate,
         "  " + line_tf,
+        line_exact,
+        "  " + line_fb,
         "  " + line_hp,
         f"  f = 0 vs nnmt: largest |difference| / (1e-9 + nnmt round-off bound) = "
         f"{max(rel_nnmt):.2f} ({n_underflow} points skipped: nnmt's nu^2 underflows)",
     )
     assert worst_rate < RTOL, line_rate
     assert worst_tf < RTOL, line_tf
+    assert worst_fb < RTOL, line_fb
     assert worst_hp < RTOL, line_hp
     assert max(rel_nnmt) < 1.0
 
@@ -180,16 +227,9 @@ def test_integral_representation_at_large_arguments_and_complex_order():
     worst = 0.0
     for x_t, x_r in cases:
         fast = fast_lif._psi_ratio(np.array([x_t]), np.array([x_r]), y)[:, 0]
-        with mpmath.workdps(30):
-            for k, yk in enumerate(y):
-                z = mpmath.mpc(-0.5, yk)
-
-                def psi(order, x):
-                    return mpmath.exp(mpmath.mpf(x) ** 2 / 4) * mpmath.pcfu(order, -mpmath.mpf(x))
-
-                exact = (0.5 + z) * (psi(z + 1, x_t) - psi(z + 1, x_r))
-                exact = complex(exact / (psi(z, x_t) - psi(z, x_r)))
-                worst = max(worst, abs(fast[k] - exact) / abs(exact))
+        for k, yk in enumerate(y):
+            exact = _ratio_mpmath(x_t, x_r, yk)
+            worst = max(worst, abs(fast[k] - exact) / abs(exact))
     assert worst < 1e-10
 
 
