@@ -73,6 +73,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def add_theory_argument(parser: argparse.ArgumentParser) -> None:
+    """``--theory fast|nnmt``: computation path of the mean-field theory (default fast)."""
+    parser.add_argument(
+        "--theory",
+        choices=("fast", "nnmt"),
+        default="fast",
+        help="theory computation path: 'fast' (vectorized numpy/scipy, default) or 'nnmt' "
+        "(the reference; mpmath, slow); they agree to 1e-9 relative",
+    )
+
+
 def parse_point(text: str) -> tuple[float, float]:
     """``"MU,SIGMA"`` in mV -> (mu, sigma) in V."""
     try:

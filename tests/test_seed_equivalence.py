@@ -1,4 +1,7 @@
-"""The project's pure functions give the seed loop's numbers (same nnmt calls)."""
+"""The project's nnmt path gives the seed loop's numbers (same nnmt calls).
+
+The fast path is compared with nnmt in tests/test_fast_theory.py.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ def test_pure_functions_equal_seed_loop(params):
     seed = seed_scan(params, points)
     f = analysis_frequencies(params)
     for ref, (mu, sigma) in zip(seed, points):
-        mine = analyze_point(mu, sigma, params["network"], f)
+        mine = analyze_point(mu, sigma, params["network"], f, theory="nnmt")
         np.testing.assert_allclose(mine["nu_ext"], ref["nu_ext"], rtol=1e-12)
         np.testing.assert_allclose(mine["firing_rates"][0], ref["firing_rate"], rtol=1e-12)
         # the fit is iterative (scipy's curve_fit, ftol = 1.5e-8): round-off in its

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfval.cli import add_common_arguments, load_cli_params
+from mfval.cli import add_common_arguments, add_theory_argument, load_cli_params
 from mfval.io import write_csv
 from mfval.store import ResultStore
 from mfval.tasks import scheduler_client
@@ -13,6 +13,7 @@ from mfval.tasks import scheduler_client
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
+    add_theory_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -23,7 +24,12 @@ def main(args: argparse.Namespace) -> int:
     store = ResultStore(args.cache_dir)
     with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
         scan, transfer = run_scan(
-            params, store, workers=args.workers, progress=not args.quiet, client=client
+            params,
+            store,
+            workers=args.workers,
+            progress=not args.quiet,
+            client=client,
+            theory=args.theory,
         )
     out = args.out
     written = [

@@ -28,6 +28,8 @@ HEATMAPS: dict[str, tuple[str, float]] = {
     "fit_error": ("fit error\n" + r"$\eta$ (%)", 1e2),
 }
 PANEL_A = ["nu_ext_exc_hz", "nu_ext_inh_hz", "rate_hz"]
+#: colour of masked (infeasible) cells in the heatmaps
+MASKED_COLOR = "0.8"
 PANEL_C = ["tau_rate_ms", "W_rate", "fit_error"]
 
 #: (dark, light) colour pairs for the transfer functions of panel B (Paul Tol's rainbow)
@@ -47,11 +49,31 @@ def grid_matrix(scan: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray
     return table.columns.to_numpy(), table.index.to_numpy(), table.to_numpy()
 
 
+def _grid_ticks(axis, values: np.ndarray) -> None:
+    """Ticks of a heatmap axis in cell coordinates (cell i spans [i, i + 1]), labelled in mV.
+
+    Up to 8 grid values: one tick per cell. Denser grids: at most 5 round
+    values, placed by interpolation between the cell centres.
+    """
+    values = np.asarray(values, float)
+    if len(values) <= 8:
+        ticks = values
+    else:
+        locator = ticker.MaxNLocator(5, steps=[1, 2, 5, 10])
+        ticks = locator.tick_values(values.min(), values.max())
+        span = 1e-9 * max(1.0, float(np.ptp(values)))
+        ticks = ticks[(ticks >= values.min() - span) & (ticks <= values.max() + span)]
+    axis.set_ticks(np.interp(ticks, values, np.arange(len(values))) + 0.5)
+    axis.set_ticklabels([f"{t:g}" for t in ticks])
+
+
 def heatmap(
     ax, scan: pd.DataFrame, column: str, scale: float = 1.0, cmap: str = "viridis", symmetric=False
 ):
     """Draw one quantity over the (mu, sigma) grid; returns the mesh.
 
+    Cells are drawn in cell coordinates (see :func:`grid_position`); missing
+    values (infeasible working points) are masked and shown in grey.
     ``symmetric`` centres the colour scale on zero (for deviations).
     """
     mus, sigmas, values = grid_matrix(scan, column)
@@ -60,15 +82,11 @@ def heatmap(
     if symmetric:
         vmax = float(np.nanmax(np.abs(values))) if values.count() else 1.0
         limits = {"vmin": -vmax, "vmax": vmax}
-    mesh = ax.pcolormesh(values, cmap=cmap, **limits)
-    ax.set_xticks(np.arange(len(mus)) + 0.5)
-    ax.set_yticks(np.arange(len(sigmas)) + 0.5)
-    ax.set_xticklabels([f"{m:g}" for m in mus])
-    ax.set_yticklabels([f"{s:g}" for s in sigmas])
-    if len(mus) > 8:
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
-    if len(sigmas) > 8:
-        ax.yaxis.set_major_locator(ticker.MaxNLocator(6, integer=True))
+    colormap = plt.get_cmap(cmap).copy()
+    colormap.set_bad(MASKED_COLOR)
+    mesh = ax.pcolormesh(values, cmap=colormap, rasterized=values.size > 400, **limits)
+    _grid_ticks(ax.xaxis, mus)
+    _grid_ticks(ax.yaxis, sigmas)
     return mesh
 
 
@@ -80,6 +98,12 @@ def grid_position(scan: pd.DataFrame, mu_mV: float, sigma_mV: float) -> tuple[fl
         float(np.interp(mu_mV, mus, np.arange(len(mus)))) + 0.5,
         float(np.interp(sigma_mV, sigmas, np.arange(len(sigmas)))) + 0.5,
     )
+
+
+def _marked(ax, x: float, y: float, color: str) -> None:
+    """A marked working point (transfer function shown in panel B) on a heatmap."""
+    ax.plot(x, y, marker="o", ms=5, mfc="none", mec="white", mew=2.2)
+    ax.plot(x, y, marker="o", ms=5, mfc="none", mec=color, mew=1.2)
 
 
 def _star(ax, x: float, y: float) -> None:
@@ -138,6 +162,13 @@ def figure5(
     )
     axes: dict = {}
     star = np.asarray(params["scan"]["stability_point"]) * 1e3
+    marked = np.asarray(params["scan"]["marked_points"]) * 1e3
+    mu_range = (scan["mu_mV"].min(), scan["mu_mV"].max())
+    sigma_range = (scan["sigma_mV"].min(), scan["sigma_mV"].max())
+
+    def inside(mu: float, sigma: float) -> bool:
+        return mu_range[0] <= mu <= mu_range[1] and sigma_range[0] <= sigma <= sigma_range[1]
+
     rows = [PANEL_A, PANEL_C]
     cells = []
     for r, (letter, columns) in enumerate(zip("AC", rows)):
@@ -158,10 +189,23 @@ def figure5(
             ax.set_ylabel(r"std input $\sigma$ (mV)")
         if k == 1:
             ax.set_xlabel(r"mean input $\mu$ (mV)")
-        _star(ax, *grid_position(scan, *star))
+        for c, (mu, sigma) in enumerate(marked):
+            if inside(mu, sigma) and not np.allclose((mu, sigma), star):
+                _marked(ax, *grid_position(scan, mu, sigma), TF_COLORS[c % len(TF_COLORS)][0])
+        if inside(*star):
+            _star(ax, *grid_position(scan, *star))
         axes[column] = ax
     _label(axes[PANEL_A[0]], "A")
     _label(axes[PANEL_C[0]], "C")
+    if "status" in scan and (scan["status"] != "ok").any():
+        axes[PANEL_C[0]].text(
+            0.0,
+            -0.32,
+            "grey: infeasible (negative external rates)",
+            transform=axes[PANEL_C[0]].transAxes,
+            fontsize=6,
+            va="top",
+        )
 
     tf_grid = gridspec.GridSpecFromSubplotSpec(
         2, 1, subplot_spec=outer[0, 2 * n_cols + 1 :], hspace=0.08
@@ -171,7 +215,6 @@ def figure5(
     _label(ax_amp, "B", x=-0.3, y=1.02)
     colors: dict = {}
     handles_dark, handles_light, labels = [], [], []
-    marked = np.asarray(params["scan"]["marked_points"]) * 1e3
     for c, (mu, sigma) in enumerate(marked):
         rows = transfer[np.isclose(transfer["mu_mV"], mu) & np.isclose(transfer["sigma_mV"], sigma)]
         if rows.empty:

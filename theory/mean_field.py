@@ -2,10 +2,17 @@
 
 All inputs and outputs are plain floats and numpy arrays in SI units
 (V, s, Hz, Hz/V). The network dictionary is the ``network`` section returned
-by :func:`mfval.params.load_params`. The functions call nnmt's pure
-functions (``nnmt.lif.exp._*``) with exactly the arguments that the seed
-example's ``nnmt.models.Basic`` network would pass, so the numbers are the
-seed's numbers.
+by :func:`mfval.params.load_params`.
+
+Two computation paths, selected by the ``theory`` argument of every function
+here (:data:`THEORY_PATHS`):
+
+- ``"nnmt"``: nnmt's pure functions (``nnmt.lif.exp._*``) with exactly the
+  arguments that the seed example's ``nnmt.models.Basic`` network would
+  pass, so the numbers are the seed's numbers. The reference.
+- ``"fast"`` (default): the same formulas in vectorized numpy/scipy
+  (:mod:`theory.fast_lif`, no per-call mpmath); agrees with nnmt to 1e-9
+  relative or better (``tests/test_fast_theory.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +21,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.nnmt_compat import lif_exp, lif_general
+from theory import fast_lif
+
+#: the computation paths of the theory (see module docstring)
+THEORY_PATHS: tuple[str, ...] = ("fast", "nnmt")
+#: the default path
+DEFAULT_THEORY = "fast"
+
+
+def check_theory(theory: str) -> str:
+    """Return ``theory`` if it names a computation path, else raise ValueError naming it."""
+    if theory not in THEORY_PATHS:
+        raise ValueError(f"theory must be one of {THEORY_PATHS}, got theory = {theory!r}")
+    return theory
+
+
+def _nnmt():
+    """nnmt's pure-function modules (imported on first use of the nnmt path)."""
+    from theory.nnmt_compat import lif_exp, lif_general
+
+    return lif_exp, lif_general
 
 
 class InfeasibleWorkingPointError(ValueError):
@@ -22,7 +48,7 @@ class InfeasibleWorkingPointError(ValueError):
 
     def __init__(self, mu: float, sigma: float, nu_ext: np.ndarray | None = None):
         self.mu, self.sigma = mu, sigma
-        detail = "" if nu_ext is None else f" (nnmt's least-squares external rates {nu_ext} Hz)"
+        detail = "" if nu_ext is None else f" (least-squares external rates {nu_ext} Hz)"
         super().__init__(
             f"working point mu = {mu * 1e3:g} mV, sigma = {sigma * 1e3:g} mV is infeasible: "
             f"it needs negative external rates{detail}"
@@ -73,7 +99,9 @@ def nnmt_arrays(network: dict) -> NnmtArrays:
     )
 
 
-def external_rates_for_fixed_input(mu: float, sigma: float, arrays: NnmtArrays) -> np.ndarray:
+def external_rates_for_fixed_input(
+    mu: float, sigma: float, arrays: NnmtArrays, theory: str = DEFAULT_THEORY
+) -> np.ndarray:
     """External Poisson rates (Hz, shape (n_ext,)) that put every population at (mu, sigma).
 
     Parameters
@@ -81,31 +109,37 @@ def external_rates_for_fixed_input(mu: float, sigma: float, arrays: NnmtArrays) 
     mu, sigma : float
         Requested mean and standard deviation of the input, in V.
     arrays : NnmtArrays
+    theory : {"fast", "nnmt"}
 
     Raises
     ------
     InfeasibleWorkingPointError
-        If nnmt finds negative external rates.
+        If the least-squares external rates are negative.
     ValueError
         If sigma is not positive.
     """
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got sigma = {sigma!r} V")
+    args = (
+        arrays.J,
+        arrays.K,
+        arrays.V_0_rel,
+        arrays.V_th_rel,
+        arrays.tau_m,
+        arrays.tau_r,
+        arrays.tau_s,
+        arrays.J_ext,
+        arrays.K_ext,
+    )
+    if check_theory(theory) == "fast":
+        nu_ext = fast_lif.external_rates_for_fixed_input(mu, sigma, *args)
+        if np.any(nu_ext < 0):
+            raise InfeasibleWorkingPointError(mu, sigma, nu_ext)
+        return nu_ext
+    lif_exp, _ = _nnmt()
     try:
         return np.asarray(
-            lif_exp._external_rates_for_fixed_input(
-                mu,
-                sigma,
-                arrays.J,
-                arrays.K,
-                arrays.V_0_rel,
-                arrays.V_th_rel,
-                arrays.tau_m,
-                arrays.tau_r,
-                arrays.tau_s,
-                arrays.J_ext,
-                arrays.K_ext,
-            ),
+            lif_exp._external_rates_for_fixed_input(mu, sigma, *args),
             float,
         )
     except RuntimeError as err:
@@ -114,11 +148,14 @@ def external_rates_for_fixed_input(mu: float, sigma: float, arrays: NnmtArrays) 
         raise
 
 
-def working_point(nu_ext: np.ndarray, arrays: NnmtArrays) -> dict[str, np.ndarray]:
+def working_point(
+    nu_ext: np.ndarray, arrays: NnmtArrays, theory: str = DEFAULT_THEORY
+) -> dict[str, np.ndarray]:
     """Self-consistent firing rates and the realized input at given external rates.
 
     Solves the self-consistency equations from zero initial rates (nnmt's
-    default ODE method), as ``nnmt.lif.exp.working_point`` does.
+    default ODE method), as ``nnmt.lif.exp.working_point`` does; the fast
+    path runs the same solver on :func:`theory.fast_lif.firing_rate_shift`.
 
     Returns
     -------
@@ -126,26 +163,30 @@ def working_point(nu_ext: np.ndarray, arrays: NnmtArrays) -> dict[str, np.ndarra
         ``firing_rates`` (Hz), ``mean_input`` (V), ``std_input`` (V), each
         of shape (n_pop,).
     """
-    rates = np.asarray(
-        lif_exp._firing_rates(
-            arrays.J,
-            arrays.K,
-            arrays.V_0_rel,
-            arrays.V_th_rel,
-            arrays.tau_m,
-            arrays.tau_r,
-            arrays.tau_s,
-            arrays.J_ext,
-            arrays.K_ext,
-            nu_ext,
-        ),
-        float,
+    rate_args = (
+        arrays.J,
+        arrays.K,
+        arrays.V_0_rel,
+        arrays.V_th_rel,
+        arrays.tau_m,
+        arrays.tau_r,
+        arrays.tau_s,
+        arrays.J_ext,
+        arrays.K_ext,
+        nu_ext,
     )
     args = (arrays.J, arrays.K, arrays.tau_m, arrays.J_ext, arrays.K_ext, nu_ext)
+    if check_theory(theory) == "fast":
+        rates = fast_lif.self_consistent_rates(*rate_args)
+        mean, std = fast_lif.mean_input(rates, *args), fast_lif.std_input(rates, *args)
+    else:
+        lif_exp, lif_general = _nnmt()
+        rates = np.asarray(lif_exp._firing_rates(*rate_args), float)
+        mean, std = lif_general._mean_input(rates, *args), lif_general._std_input(rates, *args)
     return {
         "firing_rates": rates,
-        "mean_input": np.asarray(lif_general._mean_input(rates, *args), float),
-        "std_input": np.asarray(lif_general._std_input(rates, *args), float),
+        "mean_input": np.asarray(mean, float),
+        "std_input": np.asarray(std, float),
     }
 
 
@@ -155,6 +196,7 @@ def transfer_function(
     frequencies: np.ndarray,
     arrays: NnmtArrays,
     synaptic_filter: bool = True,
+    theory: str = DEFAULT_THEORY,
 ) -> np.ndarray:
     """LIF transfer function N(f) in Hz/V, shape (n_freq, n_pop).
 
@@ -174,8 +216,12 @@ def transfer_function(
     mu = np.broadcast_to(np.asarray(mu, float), arrays.tau_m.shape)
     sigma = np.broadcast_to(np.asarray(sigma, float), arrays.tau_m.shape)
     omegas = 2.0 * np.pi * np.atleast_1d(np.asarray(frequencies, float))
+    if check_theory(theory) == "fast":
+        func = fast_lif.transfer_function_shift
+    else:
+        func = _nnmt()[0]._transfer_function_shift
     return np.asarray(
-        lif_exp._transfer_function_shift(
+        func(
             mu,
             sigma,
             arrays.tau_m,
@@ -191,7 +237,7 @@ def transfer_function(
 
 
 def fit_low_pass(
-    transfer: np.ndarray, frequencies: np.ndarray, arrays: NnmtArrays
+    transfer: np.ndarray, frequencies: np.ndarray, arrays: NnmtArrays, theory: str = DEFAULT_THEORY
 ) -> dict[str, np.ndarray]:
     """Fit h0 / (1 + i w tau) to the amplitude of a transfer function, as nnmt does.
 
@@ -210,7 +256,10 @@ def fit_low_pass(
         ``h0`` (Hz/V, (n_pop,)), ``fit_error`` (relative, (n_pop,)).
     """
     omegas = 2.0 * np.pi * np.asarray(frequencies, float)
-    fit, tau_rate, h0, fit_error = lif_general._fit_transfer_function(transfer, omegas)
+    if check_theory(theory) == "fast":
+        fit, tau_rate, h0, fit_error = fast_lif.fit_low_pass(transfer, omegas)
+    else:
+        fit, tau_rate, h0, fit_error = _nnmt()[1]._fit_transfer_function(transfer, omegas)
     W_rate = h0 * arrays.tau_m * arrays.J * arrays.K
     return {
         "fit": np.asarray(fit, complex),
@@ -221,12 +270,36 @@ def fit_low_pass(
     }
 
 
-def rate_slope(mu: float, sigma: float, arrays: NnmtArrays) -> np.ndarray:
+def rate_slope(
+    mu: float, sigma: float, arrays: NnmtArrays, theory: str = DEFAULT_THEORY
+) -> np.ndarray:
     """d nu / d mu at (mu, sigma) in Hz/V, shape (n_pop,) (zero-frequency transfer)."""
-    return np.real(transfer_function(mu, sigma, [0.0], arrays, synaptic_filter=False)[0])
+    tf = transfer_function(mu, sigma, [0.0], arrays, synaptic_filter=False, theory=theory)
+    return np.real(tf[0])
 
 
-def analyze_point(mu: float, sigma: float, network: dict, frequencies: np.ndarray) -> dict:
+def cv(wp: dict[str, np.ndarray], arrays: NnmtArrays, theory: str = DEFAULT_THEORY) -> np.ndarray:
+    """CV of the interspike intervals at a working point (:func:`working_point`), (n_pop,)."""
+    args = (
+        wp["firing_rates"],
+        wp["mean_input"],
+        wp["std_input"],
+        arrays.V_0_rel,
+        arrays.V_th_rel,
+        arrays.tau_m,
+        arrays.tau_s,
+    )
+    func = fast_lif.cv if check_theory(theory) == "fast" else _nnmt()[0]._cvs
+    return np.asarray(func(*args), float)
+
+
+def analyze_point(
+    mu: float,
+    sigma: float,
+    network: dict,
+    frequencies: np.ndarray,
+    theory: str = DEFAULT_THEORY,
+) -> dict:
     """Everything the theory predicts at one working point (the seed's loop body).
 
     Parameters
@@ -237,6 +310,8 @@ def analyze_point(mu: float, sigma: float, network: dict, frequencies: np.ndarra
         ``network`` section of the parameters (SI).
     frequencies : array of shape (n_freq,)
         Analysis frequencies in Hz.
+    theory : {"fast", "nnmt"}
+        Computation path (see module docstring).
 
     Returns
     -------
@@ -250,27 +325,19 @@ def analyze_point(mu: float, sigma: float, network: dict, frequencies: np.ndarra
     ------
     InfeasibleWorkingPointError
     """
+    check_theory(theory)
     arrays = nnmt_arrays(network)
-    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays)
-    wp = working_point(nu_ext, arrays)
-    tf = transfer_function(wp["mean_input"], wp["std_input"], frequencies, arrays)
-    fit = fit_low_pass(tf, frequencies, arrays)
-    cv = lif_exp._cvs(
-        wp["firing_rates"],
-        wp["mean_input"],
-        wp["std_input"],
-        arrays.V_0_rel,
-        arrays.V_th_rel,
-        arrays.tau_m,
-        arrays.tau_s,
-    )
+    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays, theory)
+    wp = working_point(nu_ext, arrays, theory)
+    tf = transfer_function(wp["mean_input"], wp["std_input"], frequencies, arrays, theory=theory)
+    fit = fit_low_pass(tf, frequencies, arrays, theory)
     return {
         "mu": float(mu),
         "sigma": float(sigma),
         "nu_ext": nu_ext,
         **wp,
-        "cv": np.asarray(cv, float),
-        "rate_slope": rate_slope(mu, sigma, arrays),
+        "cv": cv(wp, arrays, theory),
+        "rate_slope": rate_slope(mu, sigma, arrays, theory),
         "frequencies": np.asarray(frequencies, float),
         "transfer_function": tf,
         "transfer_function_fit": fit["fit"],
@@ -278,4 +345,5 @@ def analyze_point(mu: float, sigma: float, network: dict, frequencies: np.ndarra
         "h0": fit["h0"],
         "W_rate": fit["W_rate"],
         "fit_error": fit["fit_error"],
+        "theory": theory,
     }

@@ -2,8 +2,10 @@
 
 :func:`run_scan` computes :func:`theory.mean_field.analyze_point` for every
 working point of the grid in worker processes, stores each result in the
-results store (keyed by a hash of every parameter, the analysis frequencies
-and the versions of nnmt, numpy and scipy), and returns tidy DataFrames.
+results store (keyed by a hash of every parameter, the analysis frequencies,
+the computation path ``theory`` -- "fast" or "nnmt", see
+:mod:`theory.mean_field` -- and the versions of nnmt, numpy and scipy), and
+returns tidy DataFrames.
 An infeasible working point is reported in the ``status`` and ``error``
 columns instead of stopping the scan.
 """
@@ -17,7 +19,12 @@ import scipy
 from mfval.params import analysis_frequencies, scan_points, stable_hash
 from mfval.store import ResultStore
 from mfval.tasks import Task, run_tasks
-from theory.mean_field import InfeasibleWorkingPointError, analyze_point
+from theory.mean_field import (
+    DEFAULT_THEORY,
+    InfeasibleWorkingPointError,
+    analyze_point,
+    check_theory,
+)
 from theory.nnmt_compat import NNMT_VERSION
 
 #: bump when the content of a theory result changes
@@ -29,37 +36,50 @@ def software_versions() -> dict[str, str]:
     return {"nnmt": NNMT_VERSION, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
-def point_key(mu: float, sigma: float, network: dict, frequencies: np.ndarray) -> str:
-    """Store key of one theory working point."""
+def point_key(
+    mu: float, sigma: float, network: dict, frequencies: np.ndarray, theory: str = DEFAULT_THEORY
+) -> str:
+    """Store key of one theory working point (includes the computation path)."""
     return stable_hash(
-        "theory", THEORY_SCHEMA, software_versions(), network, frequencies, float(mu), float(sigma)
+        "theory",
+        THEORY_SCHEMA,
+        software_versions(),
+        network,
+        frequencies,
+        float(mu),
+        float(sigma),
+        check_theory(theory),
     )
 
 
-def analyze_point_or_report(mu: float, sigma: float, network: dict, frequencies) -> dict:
+def analyze_point_or_report(
+    mu: float, sigma: float, network: dict, frequencies, theory: str = DEFAULT_THEORY
+) -> dict:
     """:func:`analyze_point`, with an infeasible point reported instead of raised."""
     try:
-        result = analyze_point(mu, sigma, network, np.asarray(frequencies))
+        result = analyze_point(mu, sigma, network, np.asarray(frequencies), theory)
         result["status"], result["error"] = "ok", ""
     except InfeasibleWorkingPointError as err:
         result = {"mu": float(mu), "sigma": float(sigma), "status": "infeasible", "error": str(err)}
+        result["theory"] = theory
     return result
 
 
-def point_task(mu: float, sigma: float, params: dict) -> Task:
+def point_task(mu: float, sigma: float, params: dict, theory: str = DEFAULT_THEORY) -> Task:
     """The store task for one theory working point."""
     frequencies = analysis_frequencies(params)
     return Task(
         kind="theory",
-        key=point_key(mu, sigma, params["network"], frequencies),
+        key=point_key(mu, sigma, params["network"], frequencies, theory),
         func=analyze_point_or_report,
         kwargs={
             "mu": mu,
             "sigma": sigma,
             "network": params["network"],
             "frequencies": frequencies,
+            "theory": theory,
         },
-        label=f"theory mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV",
+        label=f"theory ({theory}) mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV",
     )
 
 
@@ -70,10 +90,15 @@ def run_points(
     workers: int | None = None,
     progress: bool = True,
     client=None,
+    theory: str = DEFAULT_THEORY,
 ) -> list[dict]:
-    """Theory results (see :func:`analyze_point`) for (mu, sigma) pairs in V."""
+    """Theory results (see :func:`analyze_point`) for (mu, sigma) pairs in V.
+
+    ``theory`` selects the computation path ("fast" or "nnmt").
+    """
+    check_theory(theory)
     store = store or ResultStore()
-    tasks = [point_task(mu, sigma, params) for mu, sigma in points]
+    tasks = [point_task(mu, sigma, params, theory) for mu, sigma in points]
     return run_tasks(tasks, store, workers, "theory", progress, client)
 
 
@@ -84,8 +109,11 @@ def run_scan(
     progress: bool = True,
     client=None,
     points: list[tuple[float, float]] | None = None,
+    theory: str = DEFAULT_THEORY,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scan the grid of ``params['scan']`` (or the given points).
+
+    ``theory`` selects the computation path ("fast" or "nnmt").
 
     Returns
     -------
@@ -96,7 +124,7 @@ def run_scan(
         :func:`transfer_table`.
     """
     points = scan_points(params) if points is None else points
-    results = run_points(points, params, store, workers, progress, client)
+    results = run_points(points, params, store, workers, progress, client, theory)
     return scan_table(results), transfer_table(results)
 
 
@@ -108,8 +136,9 @@ def _first(value) -> float:
 def scan_table(results: list[dict]) -> pd.DataFrame:
     """One row per working point; units in the column names.
 
-    Columns: mu_mV, sigma_mV, status, error, nu_ext_exc_hz, nu_ext_inh_hz,
-    rate_hz, rate_exc_hz, rate_inh_hz, mu_realized_mV, sigma_realized_mV,
+    Columns: mu_mV, sigma_mV, status, error, theory (computation path),
+    nu_ext_exc_hz, nu_ext_inh_hz, rate_hz, rate_exc_hz, rate_inh_hz, mu_realized_mV,
+    sigma_realized_mV,
     cv, dnu_dmu_hz_per_mV, tau_rate_ms, W_rate, W_rate_inh, h0_hz_per_mV,
     fit_error. Rates, inputs and fits are those of the first population
     (all populations are equal in this model; ``rate_inh_hz`` shows the
@@ -119,6 +148,7 @@ def scan_table(results: list[dict]) -> pd.DataFrame:
     for r in results:
         row = {"mu_mV": r["mu"] * 1e3, "sigma_mV": r["sigma"] * 1e3}
         row["status"], row["error"] = r["status"], r["error"]
+        row["theory"] = r.get("theory", "nnmt")
         if r["status"] == "ok":
             rates = np.ravel(r["firing_rates"])
             row.update(
