@@ -91,6 +91,11 @@ class OpenLoopArrays:
         Time step and simulated time (s).
     seed : int
         Seed of the Poisson drive.
+    poisson_sampler : {"table", "brian2"}
+        Exact Poisson sampler of the drive (compiled in): tabulated CDF
+        inversion with a guide table (:func:`simulation.lif.table_poisson_function`,
+        Cython and C++) or Brian2's ``poisson()``. Both are exact; they give
+        different realizations.
     """
 
     network: dict
@@ -109,6 +114,7 @@ class OpenLoopArrays:
     dt: float
     total: float
     seed: int
+    poisson_sampler: str = "table"
 
     @property
     def n(self) -> int:
@@ -132,6 +138,7 @@ def structure_key(arrays: OpenLoopArrays) -> str:
         float(arrays.dt),
         float(arrays.total),
         float(arrays.mod_delay),
+        arrays.poisson_sampler,
     )
 
 
@@ -139,11 +146,23 @@ def _build_objects(arrays: OpenLoopArrays) -> dict:
     """Brian2 objects (current scope and device) with the values of ``arrays``."""
     import brian2 as b2
 
-    from simulation.lif import make_lif_group
+    from simulation.lif import FAST_POISSON_INPUT_CODE, make_lif_group, table_poisson_function
 
     net = arrays.network
+    if arrays.poisson_sampler == "table":
+        drive = {
+            "input_code": FAST_POISSON_INPUT_CODE,
+            "extra_namespace": {"poisson_fast": table_poisson_function()},
+        }
+    elif arrays.poisson_sampler == "brian2":
+        drive = {}
+    else:
+        raise ValueError(
+            "poisson_sampler must be 'table' or 'brian2', got "
+            f"poisson_sampler = {arrays.poisson_sampler!r}"
+        )
     neurons = make_lif_group(
-        arrays.n, net, arrays.W_exc, arrays.W_inh, modulated=True, name="open_loop"
+        arrays.n, net, arrays.W_exc, arrays.W_inh, modulated=True, name="open_loop", **drive
     )
     neurons.namespace["mod_delay"] = float(arrays.mod_delay) * b2.second
     neurons.lam_exc = arrays.lam_exc
@@ -156,7 +175,7 @@ def _build_objects(arrays: OpenLoopArrays) -> dict:
     objects = {"neurons": neurons, "spikes": spikes, "probe": None, "probe_v": None}
     if arrays.n_probe > 0:
         probe = make_lif_group(
-            arrays.n_probe, net, arrays.W_exc, arrays.W_inh, modulated=False, name="probe"
+            arrays.n_probe, net, arrays.W_exc, arrays.W_inh, modulated=False, name="probe", **drive
         )
         probe.namespace["V_th"] = 1.0 * b2.volt  # never reached: free membrane potential
         probe.lam_exc = arrays.lam_exc

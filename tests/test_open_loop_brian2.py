@@ -73,3 +73,19 @@ def test_same_spikes_and_probe_as_cython(params, standalone_runs):
 def test_bad_target_named(params):
     with pytest.raises(ValueError, match="target = 'gpu'"):
         run_open_loop(_arrays(params, seed=1), target="gpu")
+
+
+def test_transfer_spec_same_recording_on_both_targets(params):
+    """The protocol's Brian2 backend: default cpp_standalone equals the Cython runtime."""
+    from simulation.open_loop import make_transfer_spec, run_transfer
+
+    kw = {"frequencies": [5.0, 50.0], "n_per_frequency": 40, "duration": 0.2, "seed": 11}
+    spec = make_transfer_spec(10e-3, 10e-3, params, **kw)
+    assert spec.backend_options()["target"] == "cpp_standalone"
+    cython = make_transfer_spec(10e-3, 10e-3, params, backend={"target": "cython"}, **kw)
+    a, b = run_transfer(spec), run_transfer(cython)
+    assert a.metadata["target"] == "cpp_standalone" and b.metadata["target"] == "cython"
+    assert a.spike_step.size > 500
+    assert np.array_equal(a.spike_step, b.spike_step)
+    assert np.array_equal(a.spike_sender, b.spike_sender)
+    assert np.allclose(a.state["v"], b.state["v"], rtol=1e-12, atol=0)
