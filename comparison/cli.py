@@ -13,7 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from mfval.cli import add_common_arguments, load_cli_params
+from mfval.cli import (
+    add_common_arguments,
+    add_simulator_argument,
+    load_cli_params,
+    require_simulators,
+)
 from mfval.io import write_csv, write_text
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
@@ -26,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full-grid", action="store_true", help="simulate every grid point, not only the marked"
     )
     parser.add_argument("--seed", type=int, default=None, help="simulation seed")
+    add_simulator_argument(parser, several=True)
     parser.add_argument(
         "--validation",
         type=Path,
@@ -46,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
+    require_simulators(args.simulator, "run")
+    settings.simulators = list(args.simulator)
     client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         result = run_validation(
@@ -66,6 +74,8 @@ def main(args: argparse.Namespace) -> int:
     write_csv(result.network, out / "simulation_rates.csv")
     write_csv(result.transfer, out / "simulation_transfer_functions.csv")
     write_csv(result.fits, out / "simulation_fits.csv")
+    if not result.cross_simulator.empty:
+        write_csv(result.cross_simulator, out / "cross_simulator.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"

@@ -47,6 +47,9 @@ class RunSettings:
     transfer_options: dict = field(default_factory=dict)
     seed: int | None = None
     planted: str = "none"
+    #: simulators to run; the first is compared with theory, the others with it
+    #: (:mod:`comparison.cross_simulator`)
+    simulators: list = field(default_factory=lambda: ["brian2"])
 
 
 def marked_points(params: dict) -> list[tuple[float, float]]:
@@ -88,6 +91,10 @@ class ValidationResult:
     comparison: pd.DataFrame
     settings: RunSettings
     config: ValidationConfig
+    #: simulator -> {"network", "transfer", "fits"} (every simulator run)
+    by_simulator: dict = field(default_factory=dict)
+    #: Brian2 vs NEST rows (:func:`comparison.cross_simulator.cross_simulator_table`)
+    cross_simulator: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
@@ -99,8 +106,14 @@ def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
     return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)
 
 
-def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
-    """Store tasks of the network and transfer simulations of one run."""
+def simulation_tasks(
+    params: dict, settings: RunSettings, simulator: str = "brian2"
+) -> tuple[list, list]:
+    """Store tasks of the network and transfer simulations of one run on one simulator.
+
+    Every simulator gets the same task seeds (hence the same connectivity
+    realization; the simulators' noise is independent).
+    """
     from simulation.network import network_task
     from simulation.open_loop import transfer_task
 
@@ -114,6 +127,7 @@ def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
             sigma,
             params,
             task_seed(run_seed, "network", mu, sigma),
+            simulator=simulator,
             **settings.network_options,
             **net_plant,
         )
@@ -126,6 +140,7 @@ def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
             params,
             "synaptic",
             task_seed(run_seed, "transfer", mu, sigma),
+            simulator=simulator,
             **settings.transfer_options,
             **tf_plant,
         )
@@ -167,20 +182,30 @@ def run_validation(
     store = store or ResultStore()
     config = config or load_validation()
     scan, theory_transfer = run_scan(params, store, workers, progress, client)
-    network_tasks, transfer_tasks = simulation_tasks(params, settings)
+    per_simulator = [(sim, *simulation_tasks(params, settings, sim)) for sim in settings.simulators]
     # longest tasks first, so that the workers finish together
-    tasks = transfer_tasks + network_tasks
-    results = run_tasks(tasks, store, workers, "simulation", progress, client)
-    transfer_frames = results[: len(transfer_tasks)]
-    network_frames = results[len(transfer_tasks) :]
-    network = pd.concat(network_frames, ignore_index=True) if network_frames else pd.DataFrame()
-    transfer = pd.concat(transfer_frames, ignore_index=True) if transfer_frames else pd.DataFrame()
-    fits = (
-        pd.concat([fit_transfer(df, params) for df in transfer_frames], ignore_index=True)
-        if transfer_frames
-        else pd.DataFrame()
-    )
+    transfer_all = [t for _, _, transfer_tasks in per_simulator for t in transfer_tasks]
+    network_all = [t for _, network_tasks, _ in per_simulator for t in network_tasks]
+    tasks = transfer_all + network_all
+    values = run_tasks(tasks, store, workers, "simulation", progress, client)
+    results = {id(t): v for t, v in zip(tasks, values)}
+    by_simulator = {}
+    for simulator, network_tasks, transfer_tasks in per_simulator:
+        transfer_frames = [results[id(t)] for t in transfer_tasks]
+        network_frames = [results[id(t)] for t in network_tasks]
+        by_simulator[simulator] = {
+            "network": _concat(network_frames),
+            "transfer": _concat(transfer_frames),
+            "fits": _concat([fit_transfer(df, params) for df in transfer_frames]),
+        }
+    primary = by_simulator[settings.simulators[0]]
+    network, transfer, fits = primary["network"], primary["transfer"], primary["fits"]
     comparison = comparison_table(scan, config, params, network, transfer, fits)
+    cross = pd.DataFrame()
+    if len(by_simulator) > 1:
+        from comparison.cross_simulator import cross_simulator_table
+
+        cross = cross_simulator_table(by_simulator)
     return ValidationResult(
         scan=scan,
         theory_transfer=theory_transfer,
@@ -190,4 +215,10 @@ def run_validation(
         comparison=comparison,
         settings=settings,
         config=config,
+        by_simulator=by_simulator,
+        cross_simulator=cross,
     )
+
+
+def _concat(frames: list) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

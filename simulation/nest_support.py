@@ -39,6 +39,7 @@ in ``tests/test_nest.py``):
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -50,6 +51,7 @@ INSTALL_HINT = (
 
 def import_nest():
     """The ``nest`` module, quiet; ImportError with the install command if missing."""
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
     try:
         import nest
     except ImportError as err:
@@ -88,10 +90,11 @@ def reset_kernel(dt: float, seed: int, threads: int = 1):
 
 def set_quiet() -> None:
     nest = import_nest()
-    try:
+    level = getattr(nest, "VerbosityLevel", None)
+    if level is not None:  # NEST >= 3.9
+        nest.verbosity = level.ERROR
+    else:  # pragma: no cover - older NEST
         nest.set_verbosity("M_ERROR")
-    except Exception:  # noqa: BLE001 (API differs between NEST versions)
-        pass
 
 
 def iaf_psc_exp_params(network: dict, V_th: float | None = None) -> dict:
@@ -110,6 +113,7 @@ def iaf_psc_exp_params(network: dict, V_th: float | None = None) -> dict:
         "E_L": E_L,
         "V_reset": network["V_reset"] * 1e3,
         "V_th": E_L + v_th * 1e3,
+        "V_m": E_L,
         "I_e": 0.0,
     }
 

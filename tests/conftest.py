@@ -19,6 +19,7 @@ from mfval.params import load_params
 from mfval.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PYNEST_QUIET", "1")  # NEST (optional extra): no banner
 
 
 @pytest.fixture(scope="session")
