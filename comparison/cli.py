@@ -61,6 +61,10 @@ def main(args: argparse.Namespace) -> int:
     write_csv(result.transfer, out / "simulation_transfer_functions.csv")
     write_csv(result.fits, out / "simulation_fits.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
+    if result.closed_loop is not None:
+        from comparison.closed_loop import write_closed_loop_outputs
+
+        write_closed_loop_outputs(result.closed_loop, out)
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
     write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")

@@ -34,6 +34,8 @@ PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
         {"poisson_split_p": 0.05, "allow_biased_poisson": True},
         {},
     ),
+    # closed loop only (comparison.closed_loop.CLOSED_LOOP_PLANTED): delay x2
+    "recurrent_delay_doubled": ({}, {}),
 }
 
 
@@ -47,6 +49,9 @@ class RunSettings:
     transfer_options: dict = field(default_factory=dict)
     seed: int | None = None
     planted: str = "none"
+    #: closed-loop spectra at this point (V), None: not simulated
+    closed_loop_point: tuple[float, float] | None = None
+    closed_loop_options: dict = field(default_factory=dict)
 
 
 def marked_points(params: dict) -> list[tuple[float, float]]:
@@ -73,6 +78,8 @@ def default_settings(params: dict, full_grid: bool = False, quick: bool = False)
         transfer_points=points,
         network_options=network_options,
         transfer_options=transfer_options,
+        closed_loop_point=tuple(float(x) for x in params["scan"]["stability_point"]),
+        closed_loop_options={"quick": True} if quick else {},
     )
 
 
@@ -88,6 +95,8 @@ class ValidationResult:
     comparison: pd.DataFrame
     settings: RunSettings
     config: ValidationConfig
+    #: closed-loop tables (comparison.closed_loop.ClosedLoopResult), or None
+    closed_loop: object = None
 
 
 def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
@@ -168,9 +177,16 @@ def run_validation(
     config = config or load_validation()
     scan, theory_transfer = run_scan(params, store, workers, progress, client)
     network_tasks, transfer_tasks = simulation_tasks(params, settings)
+    closed = None
+    if settings.closed_loop_point is not None:
+        from comparison.closed_loop import ClosedLoopRun
+
+        closed = ClosedLoopRun(params, settings, store, workers, progress, client)
     # longest tasks first, so that the workers finish together
-    tasks = transfer_tasks + network_tasks
+    tasks = (closed.simulation_tasks if closed else []) + transfer_tasks + network_tasks
     results = run_tasks(tasks, store, workers, "simulation", progress, client)
+    n_closed = len(closed.simulation_tasks) if closed else 0
+    closed_results, results = results[:n_closed], results[n_closed:]
     transfer_frames = results[: len(transfer_tasks)]
     network_frames = results[len(transfer_tasks) :]
     network = pd.concat(network_frames, ignore_index=True) if network_frames else pd.DataFrame()
@@ -181,6 +197,9 @@ def run_validation(
         else pd.DataFrame()
     )
     comparison = comparison_table(scan, config, params, network, transfer, fits)
+    closed_loop = closed.finish(closed_results, transfer) if closed else None
+    if closed_loop is not None:
+        comparison = pd.concat([comparison, closed_loop.comparison], ignore_index=True)
     return ValidationResult(
         scan=scan,
         theory_transfer=theory_transfer,
@@ -190,4 +209,5 @@ def run_validation(
         comparison=comparison,
         settings=settings,
         config=config,
+        closed_loop=closed_loop,
     )

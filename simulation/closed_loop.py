@@ -5,6 +5,9 @@ with another relative inhibition g, external rates re-derived so that
 (mu, sigma) stay fixed, see :mod:`theory.closed_loop`) and measures its
 recording with the pure functions of :mod:`simulation.population_activity`.
 
+The store holds the recording (spikes as integer steps), so the
+measurement settings can change without simulating again.
+
 Adapter: the recording comes from
 ``simulation.network.simulate_network(..., return_details=True)`` (spike
 neuron indices and grid times); :func:`recording_from_details` converts it
@@ -48,6 +51,11 @@ DEFAULT_MEASURE = {
     "band": (100.0, 400.0),
     # spike-count window of the Fano factor (s)
     "fano_window": 0.1,
+    # band (Hz) of the aggregate spectrum check: mean PSD over the band, where
+    # nnmt's transfer function is expected to hold (w sqrt(tau_m tau_s) <= 3)
+    "aggregate_band": (10.0, 300.0),
+    # band (Hz) where the spectrum should have reached its Poisson value rate / N
+    "plateau_band": (2000.0, 4500.0),
 }
 
 
@@ -66,7 +74,7 @@ def recording_from_details(
     exact = t / dt
     steps = np.rint(exact).astype(np.int64)
     if steps.size and np.max(np.abs(exact - steps)) > 1e-6:
-        raise ValueError("spike times are not on the time grid of dt = {dt!r} s")
+        raise ValueError(f"spike times are not on the time grid of dt = {dt!r} s")
     first = int(round(warmup / dt))
     n_steps = int(round(duration / dt))
     keep = (steps >= first) & (steps < first + n_steps)
@@ -116,7 +124,10 @@ def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
     dict: ``spectrum`` (see :func:`rate_spectrum`) and ``stats``, a list of
     one dict per population with ``population, rate_hz, cv, cv_se, fano,
     fano_se, variance_ratio, variance_ratio_se, band_ratio, band_ratio_se,
-    peak_frequency_hz, peak_frequency_se_hz, poisson_psd_per_s``.
+    peak_frequency_hz, peak_frequency_se_hz, poisson_psd_per_s,
+    psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean PSD over the aggregate
+    band), ``plateau_ratio, plateau_ratio_se`` (mean PSD over the plateau band
+    over rate / N).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
     dt, n_steps = recording["dt"], recording["n_steps"]
@@ -139,6 +150,8 @@ def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
     var_ratio, var_ratio_se = band_power_ratio(spectrum, 0.0, math.inf, poisson)
     band_ratio, band_ratio_se = band_power_ratio(spectrum, *m["band"], poisson)
     peak, peak_se = _peak(spectrum, m["band"])
+    aggregate, aggregate_se = band_power_ratio(spectrum, *m["aggregate_band"], np.ones_like(sizes))
+    plateau, plateau_se = band_power_ratio(spectrum, *m["plateau_band"], poisson)
     fano_steps = int(round(m["fano_window"] / dt))
     stats = []
     for p, name in enumerate(recording["names"]):
@@ -165,6 +178,10 @@ def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
                 "peak_frequency_hz": float(peak[p]),
                 "peak_frequency_se_hz": float(peak_se[p]),
                 "poisson_psd_per_s": float(poisson[p]),
+                "psd_aggregate_per_s": float(aggregate[p]),
+                "psd_aggregate_se_per_s": float(aggregate_se[p]),
+                "plateau_ratio": float(plateau[p]),
+                "plateau_ratio_se": float(plateau_se[p]),
             }
         )
     return {"spectrum": spectrum, "stats": stats}
@@ -193,10 +210,9 @@ def simulate_closed_loop(
     delay_scale: float = 1.0,
     duration: float | None = None,
     warmup: float | None = None,
-    measure: dict | None = None,
     **network_options,
 ) -> dict:
-    """Simulate the network and measure spectra, CV and Fano factor.
+    """Simulate the network at (mu, sigma) and return its recording (task function).
 
     Parameters
     ----------
@@ -211,18 +227,15 @@ def simulate_closed_loop(
         Planted-error hook: factor on the simulated recurrent delay only.
     duration, warmup : float, optional
         s; defaults from ``params['simulation']``.
-    measure : dict, optional
-        Overrides of :data:`DEFAULT_MEASURE`.
     **network_options
         Passed to :func:`simulation.network.simulate_network`.
 
     Returns
     -------
-    dict: ``network`` (DataFrame of simulate_network), ``spectra`` (long
-    DataFrame: mu_mV, sigma_mV, g, population, frequency_hz, psd_per_s,
-    psd_se_per_s), ``stats`` (DataFrame, one row per population, with the
-    columns of :func:`measure_spectra` and rate_se_hz, g, delay_s, seed,
-    duration_s), ``measure`` (settings used).
+    dict: ``network`` (DataFrame of simulate_network: rates with SE, ...),
+    ``recording`` (see :func:`recording_from_details`; compact integer
+    dtypes), ``mu``, ``sigma`` (V), ``g``, ``delay_s``, ``seed``,
+    ``duration_s``. Measure it with :func:`closed_loop_tables`.
     """
     from simulation.network import simulate_network, theory_for_point
     from theory.closed_loop import relative_inhibition
@@ -245,40 +258,64 @@ def simulate_closed_loop(
     )
     dt = float(params["simulation"]["dt"])
     recording = recording_from_details(details, sim_params["network"], dt, warmup, duration)
-    result = measure_spectra(recording, measure)
-    g_value = relative_inhibition(theory_params["network"])
-    spec = result["spectrum"]
-    spectra = []
-    for p, name in enumerate(recording["names"]):
-        spectra.append(
+    recording["steps"] = recording["steps"].astype(np.int32)
+    recording["neurons"] = recording["neurons"].astype(np.int32)
+    recording["populations"] = recording["populations"].astype(np.int8)
+    return {
+        "network": frame,
+        "recording": recording,
+        "mu": float(mu),
+        "sigma": float(sigma),
+        "g": relative_inhibition(theory_params["network"]),
+        "delay_s": float(sim_params["network"]["delay"]),
+        "seed": int(seed),
+        "duration_s": duration,
+    }
+
+
+def closed_loop_tables(result: dict, measure: dict | None = None) -> dict:
+    """Measure a :func:`simulate_closed_loop` result: spectra and statistics tables.
+
+    Returns
+    -------
+    dict: ``spectra`` (long DataFrame: mu_mV, sigma_mV, g, population,
+    frequency_hz, psd_per_s, psd_se_per_s; two-sided, 1/s), ``stats``
+    (DataFrame, one row per population: the columns of
+    :func:`measure_spectra` and mu_mV, sigma_mV, g, rate_se_hz,
+    theory_rate_hz, delay_s, seed, duration_s, n_segments).
+    """
+    rec = result["recording"]
+    measured = measure_spectra(rec, measure)
+    spec = measured["spectrum"]
+    mu_mV, sigma_mV = result["mu"] * 1e3, result["sigma"] * 1e3
+    spectra = pd.concat(
+        [
             pd.DataFrame(
                 {
-                    "mu_mV": mu * 1e3,
-                    "sigma_mV": sigma * 1e3,
-                    "g": g_value,
+                    "mu_mV": mu_mV,
+                    "sigma_mV": sigma_mV,
+                    "g": result["g"],
                     "population": name,
                     "frequency_hz": spec["frequencies"],
                     "psd_per_s": spec["psd"][p],
                     "psd_se_per_s": spec["psd_se"][p],
                 }
             )
-        )
-    stats = pd.DataFrame(result["stats"])
-    stats.insert(0, "g", g_value)
-    stats.insert(0, "sigma_mV", sigma * 1e3)
-    stats.insert(0, "mu_mV", mu * 1e3)
-    stats["rate_se_hz"] = frame["rate_se_hz"].to_numpy()
-    stats["theory_rate_hz"] = frame["theory_rate_hz"].to_numpy()
-    stats["delay_s"] = sim_params["network"]["delay"]
-    stats["seed"] = int(seed)
-    stats["duration_s"] = duration
+            for p, name in enumerate(rec["names"])
+        ],
+        ignore_index=True,
+    )
+    stats = pd.DataFrame(measured["stats"])
+    stats.insert(0, "g", result["g"])
+    stats.insert(0, "sigma_mV", sigma_mV)
+    stats.insert(0, "mu_mV", mu_mV)
+    stats["rate_se_hz"] = result["network"]["rate_se_hz"].to_numpy()
+    stats["theory_rate_hz"] = result["network"]["theory_rate_hz"].to_numpy()
+    stats["delay_s"] = result["delay_s"]
+    stats["seed"] = result["seed"]
+    stats["duration_s"] = result["duration_s"]
     stats["n_segments"] = spec["segment_psd"].shape[0]
-    return {
-        "network": frame,
-        "spectra": pd.concat(spectra, ignore_index=True),
-        "stats": stats,
-        "measure": {**DEFAULT_MEASURE, **(measure or {})},
-    }
+    return {"spectra": spectra, "stats": stats}
 
 
 def closed_loop_key(mu, sigma, params, seed, **options) -> str:
@@ -294,14 +331,13 @@ def closed_loop_key(mu, sigma, params, seed, **options) -> str:
         float(sigma),
         int(seed),
         {k: v for k, v in sorted(options.items()) if k != "report"},
-        DEFAULT_MEASURE,
     )
 
 
 def closed_loop_task(mu: float, sigma: float, params: dict, seed: int, **options) -> Task:
     """Store task (kind ``closed_loop``) running :func:`simulate_closed_loop`.
 
-    ``options``: g, delay_scale, duration, warmup, measure, and options of
+    ``options``: g, delay_scale, duration, warmup, and options of
     :func:`simulation.network.simulate_network` (plain data).
     """
     plain = {k: params[k] for k in ("network", "simulation") if k in params}

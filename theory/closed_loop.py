@@ -456,3 +456,22 @@ def semi_empirical_onset(
         "f_star_se": float(se[1]),
         "n_valid": len(draws),
     }
+
+
+def semi_empirical_spectra(frequencies, f_data, N_data, rates, network: dict) -> np.ndarray:
+    """Spectra (1/s, (n_freq, n_pop)) with a transfer function given as data.
+
+    ``M = tau_m J K N_data(f) D(f)`` with N_data (Hz/V, same for every
+    population) interpolated by :func:`interpolate_transfer` (nan outside
+    the data's frequency range); the noise term is nnmt's, rates / N.
+    """
+    arrays = nnmt_arrays(network)
+    N = interpolate_transfer(frequencies, f_data, N_data)
+    transfer = np.repeat(N[:, None], arrays.tau_m.size, axis=1)
+    out = np.full((np.size(frequencies), arrays.tau_m.size), np.nan)
+    ok = np.isfinite(N)
+    if ok.any():
+        f_ok = np.asarray(frequencies, float)[ok]
+        M = lif_connectivity(transfer[ok], f_ok, arrays, network["delay"])
+        out[ok] = power_spectra(rates, M, arrays, np.asarray(network["N"], float))
+    return out
