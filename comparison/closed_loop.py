@@ -108,6 +108,10 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     )
     psd = allow.get("psd") or {}
     out["psd"] = {t: _nonnegative(path, f"allowances.psd.{t}", psd.get(t)) for t in PSD_TERMS}
+    sweep = raw.get("sweep") or {}
+    out["stable_rate_relative"] = _nonnegative(
+        path, "sweep.stable_rate_relative", sweep.get("stable_rate_relative")
+    )
     cv = allow.get("cv") or {}
     out["cv_relative"] = _nonnegative(path, "allowances.cv.relative", cv.get("relative"))
     for name in ("psd", "cv", "onset"):
@@ -403,7 +407,8 @@ def onset_rows(measured: dict, predictions: dict, k: float, mu_mV: float, sigma_
     Parameters
     ----------
     measured : dict
-        ``g_c``, ``g_c_se``, ``f_star`` (Hz), ``f_star_se``.
+        ``g_c``, ``g_c_se``, ``f_star`` (Hz), ``f_star_se`` (and optional
+        systematic ``g_c_syst``, combined with the SEs).
     predictions : dict
         name -> dict with ``g_c``, ``f_star`` and the a-priori allowances
         ``g_c_allowance``, ``f_star_allowance`` (and optional SEs
@@ -412,7 +417,11 @@ def onset_rows(measured: dict, predictions: dict, k: float, mu_mV: float, sigma_
     rows = []
     for name, pred in predictions.items():
         for quantity, key, unit in (("onset_g", "g_c", "1"), ("onset_f", "f_star", "Hz")):
-            se = math.hypot(measured[f"{key}_se"], pred.get(f"{key}_se", 0.0) or 0.0)
+            se = math.hypot(
+                measured[f"{key}_se"],
+                measured.get(f"{key}_syst", 0.0) or 0.0,
+                pred.get(f"{key}_se", 0.0) or 0.0,
+            )
             rows.append(
                 _row(
                     k,

@@ -38,63 +38,72 @@ def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
     return seed_rule(run_seed, kind, mu, sigma)
 
 
-def estimate_onset(g, ratio, ratio_se, peak, peak_se, n_draws: int = 2000, seed: int = 0):
-    """Onset of the oscillation from the order parameter R(g) (band power over Poisson).
+def estimate_onset(g, ratio, ratio_se, stable, peak, peak_se, n_draws: int = 2000, seed: int = 0):
+    """Onset of the oscillation from the order parameter R(g) (band PSD over rate / N).
 
-    Below the onset, linear response gives R ~ |1 - lambda(f*)|^-2 with
-    lambda growing linearly in g, so y = R^(-1/2) falls linearly to zero at
-    g_c. Above the onset the network oscillates: R no longer follows the
-    linear law. The estimate fits a line to y over the points below the
-    first point where y stops falling faster than ... (see the text): the
-    stable branch is the points up to (and including) the last one whose
-    y exceeds half of the smallest-g value's distance... Implementation:
-    the stable branch is the longest prefix of g values on which y
-    decreases; a line through its last three points (or all, if fewer)
-    is extrapolated to y = 0. The SE comes from refitting with R drawn
-    from its SEs (``n_draws``, ``seed``). f* is the peak frequency at the
-    g closest to the estimated g_c (SE: its jackknife SE).
+    Linear response: the band-integrated power of a resonance grows as
+    1 / |1 - lambda(f*)|, so 1/R falls (about linearly) to zero at the onset.
+    The line through 1/R at the last two stable g values (``stable``: a
+    boolean per g, decided by the caller without the order parameter, e.g.
+    the rate still at its working point) is extrapolated to 1/R = 0. The SE
+    comes from redrawing R from its SEs (``n_draws``, ``seed``). f* is the
+    peak frequency at the last stable g, with its SE. Because 1/R is convex
+    in g (also in the theory), the extrapolation depends on the pair used:
+    ``g_c_alt`` is the same extrapolation from the previous pair of stable
+    points and ``g_c_syst`` = |g_c - g_c_alt| / 2 is reported as a
+    systematic uncertainty.
 
     Returns
     -------
-    dict: ``g_c``, ``g_c_se``, ``f_star``, ``f_star_se``, ``n_fit`` (points used).
+    dict: ``g_c``, ``g_c_se`` (statistical), ``g_c_alt``, ``g_c_syst``, ``f_star``,
+    ``f_star_se`` (Hz), ``g_fit`` (the two g used);
+    nan where fewer than two stable points exist or 1/R does not fall.
     """
     g = np.asarray(g, float)
-    ratio = np.asarray(ratio, float)
-    ratio_se = np.asarray(ratio_se, float)
     order = np.argsort(g)
-    g, ratio, ratio_se = g[order], ratio[order], ratio_se[order]
+    g = g[order]
+    ratio = np.asarray(ratio, float)[order]
+    ratio_se = np.asarray(ratio_se, float)[order]
+    stable = np.asarray(stable, bool)[order]
     peak, peak_se = np.asarray(peak, float)[order], np.asarray(peak_se, float)[order]
+    idx = np.nonzero(stable)[0][-2:]
+    nan = {
+        "g_c": math.nan,
+        "g_c_se": math.nan,
+        "g_c_alt": math.nan,
+        "g_c_syst": math.nan,
+        "f_star": math.nan,
+        "f_star_se": math.nan,
+        "g_fit": (),
+    }
+    if idx.size < 2:
+        return nan
 
     def fit(r):
-        y = 1.0 / np.sqrt(np.maximum(r, 1e-12))
-        n = 1
-        while n < y.size and y[n] < y[n - 1]:
-            n += 1
-        # the prefix includes the first point past the onset only if it still falls;
-        # use the last (up to) three points of the falling prefix
-        use = slice(max(0, n - 3), n)
-        if n - max(0, n - 3) < 2:
-            return math.nan, n
-        slope, intercept = np.polyfit(g[use], y[use], 1)
-        if slope >= 0:
-            return math.nan, n
-        return -intercept / slope, n - max(0, n - 3)
+        y = 1.0 / r[idx]
+        slope = (y[1] - y[0]) / (g[idx[1]] - g[idx[0]])
+        return g[idx[1]] - y[1] / slope if slope < 0 else math.nan
 
-    g_c, n_fit = fit(ratio)
+    g_c = fit(ratio)
+    if not math.isfinite(g_c):
+        return nan
+    # systematic: the same extrapolation one stable point earlier (1/R is convex in g)
+    idx_main = idx
+    idx = np.nonzero(stable)[0][-3:-1]
+    g_alt = fit(ratio) if idx.size == 2 else math.nan
+    idx = idx_main
     rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(int(n_draws)):
-        r = ratio + rng.normal(size=ratio.size) * ratio_se
-        value, _ = fit(r)
-        if math.isfinite(value):
-            draws.append(value)
-    g_c_se = float(np.std(draws, ddof=1)) if len(draws) > 1 else math.nan
-    if math.isfinite(g_c):
-        i = int(np.argmin(np.abs(g - g_c)))
-        f_star, f_star_se = float(peak[i]), float(peak_se[i])
-    else:
-        f_star = f_star_se = math.nan
-    return {"g_c": g_c, "g_c_se": g_c_se, "f_star": f_star, "f_star_se": f_star_se, "n_fit": n_fit}
+    draws = [fit(ratio + rng.normal(size=ratio.size) * ratio_se) for _ in range(int(n_draws))]
+    draws = np.array([d for d in draws if math.isfinite(d)])
+    return {
+        "g_c": float(g_c),
+        "g_c_se": float(draws.std(ddof=1)) if draws.size > 1 else math.nan,
+        "g_c_alt": float(g_alt),
+        "g_c_syst": abs(g_c - g_alt) / 2 if math.isfinite(g_alt) else math.nan,
+        "f_star": float(peak[idx[1]]),
+        "f_star_se": float(peak_se[idx[1]]),
+        "g_fit": tuple(float(x) for x in g[idx]),
+    }
 
 
 @dataclass
@@ -272,6 +281,7 @@ def run_sweep(
         sel = table["population"] == name
         table.loc[sel, "g_c_sim"] = m["g_c"]
         table.loc[sel, "g_c_sim_se"] = m["g_c_se"]
+        table.loc[sel, "g_c_sim_syst"] = m["g_c_syst"]
         table.loc[sel, "f_star_sim_hz"] = m["f_star"]
         table.loc[sel, "f_star_sim_se_hz"] = m["f_star_se"]
     rows = []

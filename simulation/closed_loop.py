@@ -94,7 +94,11 @@ def recording_from_details(
 
 
 def _peak(spectrum: dict, band) -> tuple[np.ndarray, np.ndarray]:
-    """Frequency of the PSD maximum inside ``band`` and its jackknife SE, per population."""
+    """Frequency of the PSD maximum inside ``band`` and its SE, per population.
+
+    SE: delete-a-group jackknife over 10 groups of segments, at least the
+    bin's resolution df / sqrt(12).
+    """
     f = spectrum["frequencies"]
     sel = np.nonzero((f >= band[0]) & (f <= band[1]))[0]
     seg = spectrum["segment_psd"][:, :, sel]
@@ -106,7 +110,9 @@ def _peak(spectrum: dict, band) -> tuple[np.ndarray, np.ndarray]:
         [f[sel][np.argmax(np.delete(seg, g, axis=0).mean(axis=0), axis=1)] for g in groups]
     )
     se = np.sqrt((n_groups - 1) / n_groups * ((jack - jack.mean(axis=0)) ** 2).sum(axis=0))
-    return peak, se
+    # resolution floor: the peak lies anywhere inside its bin (uniform, width df)
+    resolution = (f[1] - f[0]) / math.sqrt(12)
+    return peak, np.maximum(se, resolution)
 
 
 def measure_spectra(recording: dict, measure: dict | None = None) -> dict:

@@ -1,0 +1,163 @@
+"""Closed loop: adapter, measurements, comparison rows, onset estimate, planted delay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from comparison.checks import VERDICT_FAIL, VERDICT_PASS
+from comparison.closed_loop import load_closed_loop_config, spectrum_rows
+from comparison.sweep import estimate_onset
+from simulation.closed_loop import measure_spectra, recording_from_details
+from theory.closed_loop import closed_loop_point
+
+NETWORK_N = [40, 10]
+
+
+def _network():
+    return {"N": np.array(NETWORK_N), "populations": ["E", "I"]}
+
+
+def test_recording_from_details_uses_exact_steps_and_window():
+    dt = 1e-4
+    steps = np.array([1999, 2000, 2001, 2500, 11999, 12000])
+    details = {"spike_t": steps * dt, "spike_i": np.array([0, 39, 40, 49, 3, 3])}
+    rec = recording_from_details(details, _network(), dt, warmup=0.2, duration=1.0)
+    assert rec["n_steps"] == 10000
+    assert rec["steps"].tolist() == [0, 1, 500, 9999]  # window [2000, 12000)
+    assert rec["populations"].tolist() == [0, 1, 1, 0]
+    assert rec["neurons"].tolist() == [39, 0, 9, 3]
+    details["spike_t"] = details["spike_t"] + 0.3 * dt
+    with pytest.raises(ValueError, match="time grid"):
+        recording_from_details(details, _network(), dt, 0.2, 1.0)
+
+
+def test_measure_spectra_on_poisson_recording():
+    rng = np.random.default_rng(5)
+    dt, n_steps, rate = 1e-4, 50_000, 30.0
+    sizes = np.array([400, 100])
+    steps, pops, neurons = [], [], []
+    for p, n in enumerate(sizes):
+        counts = rng.poisson(rate * dt, size=(n, n_steps))
+        i, s = np.nonzero(counts)
+        reps = counts[i, s]
+        steps.append(np.repeat(s, reps))
+        neurons.append(np.repeat(i, reps))
+        pops.append(np.full(reps.sum(), p))
+    rec = {
+        "steps": np.concatenate(steps),
+        "neurons": np.concatenate(neurons),
+        "populations": np.concatenate(pops),
+        "sizes": sizes,
+        "names": ["E", "I"],
+        "n_steps": n_steps,
+        "dt": dt,
+    }
+    stats = pd.DataFrame(measure_spectra(rec)["stats"])
+    for _, s in stats.iterrows():
+        assert abs(s["plateau_ratio"] - 1) < 4 * s["plateau_ratio_se"] + 0.01
+        assert abs(s["variance_ratio"] - 1) < 4 * s["variance_ratio_se"] + 0.01
+        assert abs(s["band_ratio"] - 1) < 4 * s["band_ratio_se"] + 0.01
+        assert s["cv"] == pytest.approx(1.0, abs=0.05)
+        assert s["fano"] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="segment"):
+        measure_spectra(rec, {"segment": 0.3})
+
+
+def test_estimate_onset_recovers_a_planted_onset():
+    g = np.arange(5.0, 10.5, 1.0)
+    g_c = 8.4
+    stable = g < g_c
+    # linear response: 1/R falls linearly to zero at g_c; above it, the oscillation
+    ratio = np.where(stable, 2.0 / np.abs(g_c - g), 500.0 * (g - 4))
+    est = estimate_onset(g, ratio, 0.01 * ratio, stable, 200 + 0 * g, 5 + 0 * g)
+    assert est["g_fit"] == (7.0, 8.0)
+    assert est["g_c"] == pytest.approx(g_c, abs=3 * est["g_c_se"])
+    assert 0 < est["g_c_se"] < 0.1
+    assert est["g_c_alt"] == pytest.approx(g_c)  # exactly linear: no systematic spread
+    assert est["f_star"] == 200.0
+    none = estimate_onset(g, ratio, 0.01 * ratio, g < 6, 200 + 0 * g, 5 + 0 * g)
+    assert np.isnan(none["g_c"])
+
+
+def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
+    config = load_closed_loop_config()
+    freqs = np.arange(1, 31) * 10.0
+    point = closed_loop_point(10e-3, 10e-3, params["network"], freqs, np.arange(1.0, 200.0, 6.0))
+    spectra = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "population": name,
+                    "frequency_hz": freqs,
+                    "psd_per_s": point["psd_lif"][:, p],
+                    "psd_se_per_s": 0.02 * point["psd_lif"][:, p],
+                }
+            )
+            for p, name in enumerate(["E", "I"])
+        ]
+    )
+    stats = pd.DataFrame(
+        {
+            "mu_mV": 10.0,
+            "sigma_mV": 10.0,
+            "population": ["E", "I"],
+            "psd_aggregate_per_s": point["psd_lif"][:30].mean(axis=0),
+            "psd_aggregate_se_per_s": 0.01 * point["psd_lif"][:30].mean(axis=0),
+            "cv": point["cv"],
+            "cv_se": [0.001, 0.001],
+        }
+    )
+    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
+    assert (lif["verdict"] == VERDICT_PASS).all()
+    assert len(rows[rows["quantity"] == "psd"]) == 2 * len(config["check_frequencies"])
+    spectra["psd_per_s"] *= 3.0
+    stats["cv"] = 0.5
+    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    assert (rows[rows["quantity"] == "psd"]["verdict"] == VERDICT_FAIL).any()
+    assert (rows[rows["quantity"] == "cv"]["verdict"] == VERDICT_FAIL).all()
+
+
+@pytest.mark.slow
+def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
+    """Planted error invisible to the open-loop checks: recurrent delay x2 (simulation only)."""
+    from comparison.closed_loop import ClosedLoopRun
+    from comparison.pipeline import RunSettings
+    from mfval.tasks import run_tasks
+
+    point = (10e-3, 10e-3)
+    verdicts = {}
+    for planted in ("none", "recurrent_delay_doubled"):
+        settings = RunSettings(
+            network_points=[],
+            transfer_points=[],
+            closed_loop_point=point,
+            closed_loop_options={"duration": 4.0},
+            planted=planted,
+        )
+        run = ClosedLoopRun(params, settings, session_store, workers=1, progress=False)
+        sims = run_tasks(run.simulation_tasks, session_store, 1, progress=False)
+        table = run.finish(sims).comparison
+        verdicts[planted] = table
+        failed = table[table["verdict"] == VERDICT_FAIL]
+        print(f"\n{planted}: failed rows:")
+        print(
+            failed[
+                [
+                    "quantity",
+                    "population",
+                    "frequency_hz",
+                    "theory",
+                    "simulation",
+                    "se",
+                    "allowance",
+                    "z",
+                ]
+            ].to_string()
+        )
+    base = verdicts["none"]
+    assert (base["verdict"] != VERDICT_FAIL).all()
+    planted = verdicts["recurrent_delay_doubled"]
+    assert (planted[planted["quantity"].str.startswith("psd")]["verdict"] == VERDICT_FAIL).any()
