@@ -2,22 +2,32 @@
 
 Rows have the columns of :data:`comparison.metrics.COLUMNS` and the verdict
 rule of :mod:`comparison.checks` (``|sim - theory| <= k SE + allowance``);
-the allowances are a priori (``params/closed_loop.yaml``): nnmt's own CV
-(renewal correction of the Poisson noise term) and the documented open-loop
-deviations of the transfer function, propagated through the linear-response
-formulas (:func:`psd_allowance`, :func:`theory.closed_loop` onsets).
+the allowances are a priori (``params/closed_loop.yaml``), none is taken
+from the closed-loop simulation it judges:
+
+- renewal: nnmt's noise term nu/N assumes Poisson spike trains; a renewal
+  train has the low-frequency power nu CV^2, so (1 - CV^2) |theory| with
+  nnmt's own CV;
+- transfer function: the change of the predicted spectrum when nnmt's N is
+  replaced by the N measured in the open-loop protocol at the same working
+  point (a separate simulation; its SE is combined with the simulation's
+  SE), and outside the measured frequencies the largest change over the box
+  of documented open-loop deviations.
 
 Quantities:
 
-- ``psd`` / ``psd_rate_model``: the simulated two-sided PSD of each
-  population's averaged rate (1/s) at the check frequencies against nnmt's
-  LIF theory / the fitted rate model (same delay);
+- ``psd`` / ``psd_rate_model`` / ``psd_semi_empirical``: the simulated
+  two-sided PSD of each population's averaged rate (1/s) at the check
+  frequencies against nnmt's LIF theory, the fitted rate model (same
+  delay), and the linear-response formula with the open-loop measured N
+  (only inside its measured frequencies; allowance: renewal and
+  interpolation);
 - ``psd_aggregate`` / ``psd_rate_model_aggregate``: the mean PSD over the
   aggregate band (one row per spectrum), which sees a systematic error that
   single frequencies may not;
 - ``cv``: mean CV of the inter-spike intervals against nnmt's ``cvs``;
 - ``onset_g`` / ``onset_f``: the measured onset of the oscillatory
-  instability (sweep) against each prediction.
+  instability (``mfval sweep``) against each prediction.
 """
 
 from __future__ import annotations
@@ -151,19 +161,34 @@ def model_spectrum(point: dict, network: dict, model: str, factor=None) -> np.nd
     return power_spectra(point["firing_rates"], M, arrays, point["population_size"])
 
 
-def psd_allowance(point: dict, network: dict, model: str, psd_config: dict) -> np.ndarray:
-    """A-priori allowance of the spectrum (1/s, (n_freq, n_pop)); see the YAML."""
+def psd_allowance(
+    point: dict, network: dict, model: str, psd_config: dict, semi: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """A-priori allowance of a model spectrum and the SE that comes with it (1/s, (n_freq, n_pop)).
+
+    allowance = renewal (1 - CV^2) |model| + transfer-function term, where the
+    transfer-function term is the change of the spectrum when nnmt's N is
+    replaced by the N measured in the open-loop protocol at this working
+    point (``semi``, :func:`semi_empirical_prediction`; its statistical error
+    is returned as the SE to combine with the simulation's), and, at
+    frequencies outside the measured range, the largest change over the box
+    of documented open-loop deviations (:func:`transfer_bounds`; SE 0).
+    """
     base = model_spectrum(point, network, model)
     a_max, phi_max = transfer_bounds(point["frequencies"], psd_config)
-    change = np.zeros_like(base)
+    box = np.zeros_like(base)
     for a in np.linspace(0, 1, 3):
         for phi in np.linspace(0, 1, 3):
             factor = (1 + a * a_max) * np.exp(1j * phi * phi_max)
-            change = np.maximum(
-                change, np.abs(model_spectrum(point, network, model, factor) - base)
-            )
+            box = np.maximum(box, np.abs(model_spectrum(point, network, model, factor) - base))
+    se = np.zeros_like(base)
+    tf_term = box
+    if semi is not None:
+        measured = np.isfinite(semi["psd"])
+        tf_term = np.where(measured, np.abs(semi["psd"] - base) + semi["interpolation"], box)
+        se = np.where(measured, semi["se"], 0.0)
     renewal = psd_config["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)[None, :] * base
-    return renewal + change
+    return renewal + tf_term, se
 
 
 def _row(
@@ -208,8 +233,14 @@ def spectrum_rows(
     network: dict,
     config: dict,
     aggregate_band=(10.0, 300.0),
+    transfer: pd.DataFrame | None = None,
 ) -> list[dict]:
     """Pointwise and aggregate spectrum checks and CV checks at one working point.
+
+    With ``transfer`` (open-loop simulation table holding this working point)
+    the semi-empirical spectrum is checked too and sets the transfer-function
+    part of the allowances of the LIF and rate-model rows
+    (:func:`psd_allowance`).
 
     Parameters
     ----------
@@ -224,9 +255,18 @@ def spectrum_rows(
     names = list(stats["population"])
     mu_mV, sigma_mV = float(stats["mu_mV"].iloc[0]), float(stats["sigma_mV"].iloc[0])
     k = config["k"]
-    for model, quantity in (("lif", "psd"), ("rate", "psd_rate_model")):
-        theory = model_spectrum(point, network, model)
-        allowance = psd_allowance(point, network, model, config["psd"])
+    semi = semi_empirical_prediction(point, network, transfer, mu_mV, sigma_mV)
+    models = [("lif", "psd"), ("rate", "psd_rate_model")]
+    if semi is not None:
+        models.append(("semi", "psd_semi_empirical"))
+    for model, quantity in models:
+        if model == "semi":
+            theory, se_th = semi["psd"], semi["se"]
+            renewal = config["psd"]["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)
+            allowance = renewal[None, :] * np.abs(theory) + semi["interpolation"]
+        else:
+            theory = model_spectrum(point, network, model)
+            allowance, se_th = psd_allowance(point, network, model, config["psd"], semi)
         for p, name in enumerate(names):
             sim = spectra[spectra["population"] == name]
             f_sim = sim["frequency_hz"].to_numpy()
@@ -243,6 +283,8 @@ def spectrum_rows(
                     raise ValueError(
                         f"theory has no value at the simulated frequency {f_sim[i_sim]} Hz"
                     )
+                if not np.isfinite(theory[i_th, p]):
+                    continue  # semi-empirical: outside the measured frequencies
                 rows.append(
                     _row(
                         k,
@@ -251,13 +293,15 @@ def spectrum_rows(
                         frequency_hz=f_sim[i_sim],
                         theory=theory[i_th, p],
                         simulation=sim["psd_per_s"].iloc[i_sim],
-                        se=sim["psd_se_per_s"].iloc[i_sim],
+                        se=math.hypot(sim["psd_se_per_s"].iloc[i_sim], se_th[i_th, p]),
                         allowance=allowance[i_th, p],
                         **common,
                     )
                 )
             band = (f_th >= aggregate_band[0]) & (f_th <= aggregate_band[1])
             st = stats[stats["population"] == name].iloc[0]
+            if not np.all(np.isfinite(theory[band, p])):
+                continue  # the aggregate needs the whole band
             rows.append(
                 _row(
                     k,
@@ -265,7 +309,9 @@ def spectrum_rows(
                     unit="1/s",
                     theory=theory[band, p].mean(),
                     simulation=st["psd_aggregate_per_s"],
-                    se=st["psd_aggregate_se_per_s"],
+                    # the prediction's errors at neighbouring frequencies are correlated:
+                    # its SE over the band is at most the mean SE
+                    se=math.hypot(st["psd_aggregate_se_per_s"], se_th[band, p].mean()),
                     allowance=allowance[band, p].mean(),
                     **common,
                 )
@@ -318,36 +364,37 @@ def measured_transfer(transfer: pd.DataFrame, mu_mV: float, sigma_mV: float):
     )
 
 
-def semi_empirical_rows(
-    spectra: pd.DataFrame,
-    stats: pd.DataFrame,
+def semi_empirical_prediction(
     point: dict,
     network: dict,
-    transfer: pd.DataFrame,
-    config: dict,
+    transfer: pd.DataFrame | None,
+    mu_mV: float,
+    sigma_mV: float,
     n_draws: int = 200,
     seed: int = 0,
-) -> list[dict]:
-    """Spectrum checks against the semi-empirical prediction (measured open-loop N).
+) -> dict | None:
+    """Spectrum predicted with the open-loop measured N (semi-empirical), or None.
 
-    The prediction replaces nnmt's N by the transfer function measured in the
-    open-loop simulation at the same working point (interpolated; only check
-    frequencies inside the measured range). Its statistical error is
-    propagated by drawing N from its SEs (``n_draws``, ``seed``) and
-    combined with the simulation's SE. Allowance (a priori): the renewal term
-    of the YAML and the interpolation error, i.e. the change of the spectrum
-    when nnmt's own N is sampled at the measured frequencies and interpolated.
+    nnmt's linear-response formula with the transfer function measured in the
+    open-loop protocol at the same working point (interpolated; nan outside
+    the measured frequencies). Its statistical error is propagated by drawing
+    N from its SEs (``n_draws``, ``seed``). ``interpolation`` is the a-priori
+    interpolation error: the change of nnmt's own spectrum when its N is
+    sampled at the measured frequencies and interpolated.
+
+    Returns
+    -------
+    dict of arrays (1/s, (n_freq, n_pop)): ``psd``, ``se``, ``interpolation``.
     """
     from theory.closed_loop import semi_empirical_spectra
 
-    mu_mV, sigma_mV = float(stats["mu_mV"].iloc[0]), float(stats["sigma_mV"].iloc[0])
     data = measured_transfer(transfer, mu_mV, sigma_mV)
     if data is None:
-        return []
+        return None
     f_data, N, se_re, se_im, N_th = data
     f = np.asarray(point["frequencies"], float)
     rates = point["firing_rates"]
-    prediction = semi_empirical_spectra(f, f_data, N, rates, network)
+    psd = semi_empirical_spectra(f, f_data, N, rates, network)
     rng = np.random.default_rng(seed)
     draws = np.array(
         [
@@ -361,44 +408,9 @@ def semi_empirical_rows(
             for _ in range(int(n_draws))
         ]
     )
-    se_prediction = draws.std(axis=0, ddof=1)
     exact = model_spectrum(point, network, "lif")
     interpolation = np.abs(semi_empirical_spectra(f, f_data, N_th, rates, network) - exact)
-    renewal = config["psd"]["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)[None, :]
-    allowance = renewal * np.abs(prediction) + interpolation
-    rows = []
-    for p, name in enumerate(stats["population"]):
-        sim = spectra[spectra["population"] == name]
-        f_sim = sim["frequency_hz"].to_numpy()
-        for f_check in config["check_frequencies"]:
-            i_sim = int(np.argmin(np.abs(f_sim - f_check)))
-            i_th = int(np.argmin(np.abs(f - f_sim[i_sim])))
-            if not np.isfinite(prediction[i_th, p]) or abs(f[i_th] - f_sim[i_sim]) > 1e-6:
-                continue
-            rows.append(
-                _row(
-                    config["k"],
-                    mu_mV=mu_mV,
-                    sigma_mV=sigma_mV,
-                    quantity="psd_semi_empirical",
-                    population=name,
-                    unit="1/s",
-                    frequency_hz=f_sim[i_sim],
-                    theory=prediction[i_th, p],
-                    simulation=sim["psd_per_s"].iloc[i_sim],
-                    se=math.hypot(sim["psd_se_per_s"].iloc[i_sim], se_prediction[i_th, p]),
-                    allowance=allowance[i_th, p],
-                    theory_rate_hz=float(rates[p]),
-                )
-            )
-    return rows
-
-
-def closed_loop_comparison(
-    spectra: pd.DataFrame, stats: pd.DataFrame, point: dict, network: dict, config: dict
-) -> pd.DataFrame:
-    """Comparison table (columns of :data:`comparison.metrics.COLUMNS`) of one point."""
-    return pd.DataFrame(spectrum_rows(spectra, stats, point, network, config), columns=COLUMNS)
+    return {"psd": psd, "se": draws.std(axis=0, ddof=1), "interpolation": interpolation}
 
 
 def onset_rows(measured: dict, predictions: dict, k: float, mu_mV: float, sigma_mV: float):
@@ -511,9 +523,7 @@ class ClosedLoopRun:
             network,
             self.config,
             DEFAULT_MEASURE["aggregate_band"],
-        )
-        rows += semi_empirical_rows(
-            tables["spectra"], tables["stats"], self.theory, network, transfer, self.config
+            transfer,
         )
         return ClosedLoopResult(
             spectra=tables["spectra"],
