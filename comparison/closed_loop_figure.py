@@ -90,10 +90,11 @@ def closed_loop_figure(
     spectra_axes(axes[: len(pops)], spectra, theory_spectra)
     if table is not None:
         ax_r, ax_f = axes[len(pops)], axes[len(pops) + 1]
-        for name, s in table.groupby("population", sort=False):
+        for i, (name, s) in enumerate(table.groupby("population", sort=False)):
             c = COLORS.get(name, "tab:gray")
+            shift = 0.06 * (i - 0.5)  # side by side, not on top of each other
             ax_r.errorbar(
-                s["g"],
+                s["g"] + shift,
                 s["band_ratio"],
                 s["band_ratio_se"],
                 fmt="o",
@@ -101,16 +102,18 @@ def closed_loop_figure(
                 ms=3,
                 label=f"{name} simulation",
             )
+            g_c_lif = (predictions or {}).get("LIF theory", {}).get("g_c", np.inf)
+            below = s["g"] < g_c_lif  # linear response holds only below the onset
             ax_r.plot(
-                s["g"],
-                s["theory_band_ratio_lif"],
+                s["g"][below],
+                s["theory_band_ratio_lif"][below],
                 color=c,
                 ls="--",
                 lw=0.8,
                 label=f"{name} LIF theory",
             )
             ax_f.errorbar(
-                s["g"],
+                s["g"] + shift,
                 s["peak_frequency_hz"],
                 s["peak_frequency_se_hz"],
                 fmt="o",

@@ -259,7 +259,14 @@ def run_sweep(
         theory_frames.append(th_table)
     table = pd.concat(stats_frames, ignore_index=True)
 
-    # measured onset: from the population-summed band ratio of each population
+    # stable branch: the rate still at the working point's (a priori criterion)
+    deviation = (table["rate_hz"] - table["theory_rate_hz"]).abs()
+    bound = (
+        config["k"] * table["rate_se_hz"] + config["stable_rate_relative"] * table["theory_rate_hz"]
+    )
+    table["stable"] = deviation <= bound
+    stable_g = table.groupby("g")["stable"].all()
+    # measured onset: from the band ratio of each population
     measured = {}
     for name in params["network"]["populations"]:
         s = table[table["population"] == name]
@@ -267,6 +274,7 @@ def run_sweep(
             s["g"],
             s["band_ratio"],
             s["band_ratio_se"],
+            stable_g.loc[s["g"]].to_numpy(),
             s["peak_frequency_hz"],
             s["peak_frequency_se_hz"],
             seed=run_seed,
