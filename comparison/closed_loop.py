@@ -3,16 +3,12 @@
 Rows have the columns of :data:`comparison.metrics.COLUMNS` and the verdict
 rule of :mod:`comparison.checks` (``|sim - theory| <= k SE + allowance``);
 the allowances are a priori (``params/closed_loop.yaml``), none is taken
-from the closed-loop simulation it judges:
-
-- renewal: nnmt's noise term nu/N assumes Poisson spike trains; a renewal
-  train has the low-frequency power nu CV^2, so (1 - CV^2) |theory| with
-  nnmt's own CV;
-- transfer function: the change of the predicted spectrum when nnmt's N is
-  replaced by the N measured in the open-loop protocol at the same working
-  point (a separate simulation; its SE is combined with the simulation's
-  SE), and outside the measured frequencies the largest change over the box
-  of documented open-loop deviations.
+from the closed-loop simulation it judges: the renewal correction of nnmt's
+Poisson noise term, (1 - CV^2) |theory| with nnmt's own CV (and, for the
+semi-empirical spectrum, the interpolation error of the measured N, with
+the statistical error of N combined into the SE). The semi-empirical
+spectrum carries a known deviation above 100 Hz, calibrated on a run with
+another seed (the sweep's g = 5 run).
 
 Quantities:
 
@@ -118,6 +114,21 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     )
     psd = allow.get("psd") or {}
     out["psd"] = {t: _nonnegative(path, f"allowances.psd.{t}", psd.get(t)) for t in PSD_TERMS}
+    known = raw.get("semi_empirical_known_deviation") or {}
+    key = "semi_empirical_known_deviation"
+    if not str(known.get("description", "")).strip():
+        raise ParameterError(path, f"{key}.description", None, "missing")
+    direction = known.get("direction")
+    if direction not in (-1, 0, 1):
+        raise ParameterError(path, f"{key}.direction", direction, "expected -1, 0 or +1")
+    out["semi_known"] = {
+        "frequency_above_hz": _nonnegative(
+            path, f"{key}.frequency_above_hz", known.get("frequency_above_hz")
+        ),
+        "max_relative": _nonnegative(path, f"{key}.max_relative", known.get("max_relative")),
+        "direction": int(direction),
+        "description": str(known["description"]).strip(),
+    }
     sweep = raw.get("sweep") or {}
     out["stable_rate_relative"] = _nonnegative(
         path, "sweep.stable_rate_relative", sweep.get("stable_rate_relative")
@@ -128,6 +139,22 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
         if not str((allow.get(name) or {}).get("justification", "")).strip():
             raise ParameterError(path, f"allowances.{name}.justification", None, "missing")
     return out
+
+
+def semi_known_deviation(config: dict, frequency_hz: float):
+    """The calibrated known deviation of the semi-empirical spectrum at f (or None)."""
+    from comparison.checks import KnownDeviation
+
+    dev = config["semi_known"]
+    if not frequency_hz > dev["frequency_above_hz"]:
+        return None
+    return KnownDeviation(
+        quantity="psd_semi_empirical",
+        description=dev["description"],
+        frequency_above_hz=dev["frequency_above_hz"],
+        max_relative=dev["max_relative"],
+        direction=dev["direction"],
+    )
 
 
 def transfer_bounds(frequencies, psd_config: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -161,39 +188,22 @@ def model_spectrum(point: dict, network: dict, model: str, factor=None) -> np.nd
     return power_spectra(point["firing_rates"], M, arrays, point["population_size"])
 
 
-def psd_allowance(
-    point: dict, network: dict, model: str, psd_config: dict, semi: dict | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """A-priori allowance of a model spectrum and the SE that comes with it (1/s, (n_freq, n_pop)).
+def psd_allowance(point: dict, model_psd: np.ndarray, psd_config: dict) -> np.ndarray:
+    """A-priori allowance of a model spectrum, 1/s, shape (n_freq, n_pop).
 
-    allowance = renewal (1 - CV^2) |model| + transfer-function term, where the
-    transfer-function term is the change of the spectrum when nnmt's N is
-    replaced by the N measured in the open-loop protocol at this working
-    point (``semi``, :func:`semi_empirical_prediction`; its statistical error
-    is returned as the SE to combine with the simulation's), and, at
-    frequencies outside the measured range, the largest change over the box
-    of documented open-loop deviations (:func:`transfer_bounds`; SE 0).
+    renewal * (1 - CV^2) * |model|, with nnmt's CV: nnmt's noise term nu/N
+    assumes Poisson spike trains; a renewal train has the low-frequency
+    power nu CV^2 instead. No transfer-function term: the closed loop is
+    checked against the theory as it stands (see ``params/closed_loop.yaml``).
     """
-    base = model_spectrum(point, network, model)
-    a_max, phi_max = transfer_bounds(point["frequencies"], psd_config)
-    box = np.zeros_like(base)
-    for a in np.linspace(0, 1, 3):
-        for phi in np.linspace(0, 1, 3):
-            factor = (1 + a * a_max) * np.exp(1j * phi * phi_max)
-            box = np.maximum(box, np.abs(model_spectrum(point, network, model, factor) - base))
-    se = np.zeros_like(base)
-    tf_term = box
-    if semi is not None:
-        measured = np.isfinite(semi["psd"])
-        tf_term = np.where(measured, np.abs(semi["psd"] - base) + semi["interpolation"], box)
-        se = np.where(measured, semi["se"], 0.0)
-    renewal = psd_config["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)[None, :] * base
-    return renewal + tf_term, se
+    renewal = psd_config["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)
+    return renewal[None, :] * np.abs(model_psd)
 
 
 def _row(
     k: float,
     *,
+    known=None,
     mu_mV,
     sigma_mV,
     quantity,
@@ -206,7 +216,9 @@ def _row(
     frequency_hz=math.nan,
     theory_rate_hz=math.nan,
 ) -> dict:
-    fields = verdict(float(theory), float(simulation), float(se), Rule(k=k), float(allowance))
+    fields = verdict(
+        float(theory), float(simulation), float(se), Rule(k=k), float(allowance), known
+    )
     row = {c: math.nan for c in COLUMNS}
     row.update(
         mu_mV=float(mu_mV),
@@ -262,11 +274,11 @@ def spectrum_rows(
     for model, quantity in models:
         if model == "semi":
             theory, se_th = semi["psd"], semi["se"]
-            renewal = config["psd"]["renewal"] * np.abs(1 - np.asarray(point["cv"]) ** 2)
-            allowance = renewal[None, :] * np.abs(theory) + semi["interpolation"]
+            allowance = psd_allowance(point, theory, config["psd"]) + semi["interpolation"]
         else:
             theory = model_spectrum(point, network, model)
-            allowance, se_th = psd_allowance(point, network, model, config["psd"], semi)
+            se_th = np.zeros_like(theory)
+            allowance = psd_allowance(point, theory, config["psd"])
         for p, name in enumerate(names):
             sim = spectra[spectra["population"] == name]
             f_sim = sim["frequency_hz"].to_numpy()
@@ -285,6 +297,7 @@ def spectrum_rows(
                     )
                 if not np.isfinite(theory[i_th, p]):
                     continue  # semi-empirical: outside the measured frequencies
+                known = semi_known_deviation(config, f_sim[i_sim]) if model == "semi" else None
                 rows.append(
                     _row(
                         k,
@@ -295,6 +308,7 @@ def spectrum_rows(
                         simulation=sim["psd_per_s"].iloc[i_sim],
                         se=math.hypot(sim["psd_se_per_s"].iloc[i_sim], se_th[i_th, p]),
                         allowance=allowance[i_th, p],
+                        known=known,
                         **common,
                     )
                 )

@@ -120,6 +120,18 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     assert (rows[rows["quantity"] == "cv"]["verdict"] == VERDICT_FAIL).all()
 
 
+def test_sweep_g_option():
+    import argparse
+
+    from comparison.sweep_cli import parse_g_range
+
+    assert parse_g_range("5:10:1") == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert parse_g_range("5,6.5,8") == [5.0, 6.5, 8.0]
+    for bad in ("5:10", "3:8:1", "5,6", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--g"):
+            parse_g_range(bad)
+
+
 @pytest.mark.slow
 def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
     """Planted error invisible to the open-loop checks: recurrent delay x2 (simulation only).
