@@ -7,7 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from mfval.cli import add_common_arguments, load_cli_params
+from mfval.cli import (
+    add_common_arguments,
+    add_simulator_argument,
+    load_cli_params,
+    require_simulators,
+)
 from mfval.io import write_csv, write_text
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
@@ -20,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--full-grid", action="store_true", help="simulate every grid point, not only the marked"
     )
     parser.add_argument("--seed", type=int, default=None, help="simulation seed")
+    add_simulator_argument(parser, several=True)
     parser.add_argument(
         "--validation",
         type=Path,
@@ -40,6 +46,8 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
+    require_simulators(args.simulator, "run")
+    settings.simulators = list(args.simulator)
     client = open_client(args.scheduler, args.workers)
     try:
         result = run_validation(
@@ -60,6 +68,8 @@ def main(args: argparse.Namespace) -> int:
     write_csv(result.network, out / "simulation_rates.csv")
     write_csv(result.transfer, out / "simulation_transfer_functions.csv")
     write_csv(result.fits, out / "simulation_fits.csv")
+    if not result.cross_simulator.empty:
+        write_csv(result.cross_simulator, out / "cross_simulator.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     if result.closed_loop is not None:
         from comparison.closed_loop import write_closed_loop_outputs

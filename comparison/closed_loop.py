@@ -257,7 +257,7 @@ def spectrum_rows(
     Parameters
     ----------
     spectra, stats : DataFrame
-        From :func:`simulation.closed_loop.closed_loop_tables` (one point).
+        From :func:`simulation.closed_loop.measure_closed_loop` (one point).
     point : dict
         :func:`theory.closed_loop.closed_loop_point` for ``network`` at the
         simulated frequencies (at least up to the largest check frequency).
@@ -501,6 +501,7 @@ class ClosedLoopRun:
         progress=True,
         client=None,
         config: dict | None = None,
+        simulator: str = "brian2",
     ):
         from comparison.pipeline import task_seed
         from mfval.tasks import run_tasks
@@ -515,6 +516,7 @@ class ClosedLoopRun:
         options.setdefault("duration", self.config["duration"] / (4 if quick else 1))
         options.setdefault("warmup", self.config["warmup"])
         options.update(CLOSED_LOOP_PLANTED.get(settings.planted, {}))
+        options.setdefault("simulator", simulator)
         run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
         seed = task_seed(run_seed, "closed_loop", mu, sigma)
         self.simulation_tasks = [closed_loop_task(mu, sigma, params, seed, **options)]
@@ -524,10 +526,10 @@ class ClosedLoopRun:
 
     def finish(self, results: list, transfer: pd.DataFrame | None = None) -> ClosedLoopResult:
         from comparison.sweep import theory_spectra_table
-        from simulation.closed_loop import DEFAULT_MEASURE, closed_loop_tables
+        from simulation.closed_loop import DEFAULT_MEASURE
         from theory.closed_loop import relative_inhibition
 
-        tables = closed_loop_tables(results[0])
+        tables = results[0]
         network = self.params["network"]
         g = relative_inhibition(network)
         rows = spectrum_rows(

@@ -123,8 +123,16 @@ def comparison_figure(result, params: dict):
                 )
         from matplotlib.lines import Line2D
 
+        from comparison.cross_simulator import overlay_transfer
+
+        names = overlay_transfer(result, axes) or ["brian2"]
+        others = [
+            Line2D([], [], color="k", ls="none", marker="^", ms=3, label=f"{n} ±1 SE")
+            for n in names[1:]
+        ]
         ax_amp.legend(
-            handles=[
+            handles=others
+            + [
                 Line2D([], [], color="k", label="LIF theory (nnmt)"),
                 Line2D([], [], color="k", ls="none", marker="o", ms=1.5, label="rate model (fit)"),
                 Line2D(
@@ -135,13 +143,14 @@ def comparison_figure(result, params: dict):
                     marker="s",
                     ms=3,
                     mfc="white",
-                    label="spiking simulation ±1 SE",
+                    label=f"spiking simulation ({names[0]}) ±1 SE",
                 ),
             ],
             loc="lower left",
         )
     fig.suptitle(
-        "Mean-field theory (nnmt) vs spiking simulation (Brian2); "
+        "Mean-field theory (nnmt) vs spiking simulation "
+        f"({' and '.join(getattr(result, 'by_simulator', None) or ['brian2'])}); "
         "numbers on maps: simulated value ± SE",
         fontsize=9,
     )

@@ -49,6 +49,9 @@ class RunSettings:
     transfer_options: dict = field(default_factory=dict)
     seed: int | None = None
     planted: str = "none"
+    #: simulators to run; the first is compared with theory, the others with it
+    #: (:mod:`comparison.cross_simulator`)
+    simulators: list = field(default_factory=lambda: ["brian2"])
     #: closed-loop spectra at this point (V), None: not simulated
     closed_loop_point: tuple[float, float] | None = None
     closed_loop_options: dict = field(default_factory=dict)
@@ -95,6 +98,10 @@ class ValidationResult:
     comparison: pd.DataFrame
     settings: RunSettings
     config: ValidationConfig
+    #: simulator -> {"network", "transfer", "fits"} (every simulator run)
+    by_simulator: dict = field(default_factory=dict)
+    #: Brian2 vs NEST rows (:func:`comparison.cross_simulator.cross_simulator_table`)
+    cross_simulator: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: closed-loop tables (comparison.closed_loop.ClosedLoopResult), or None
     closed_loop: object = None
 
@@ -108,8 +115,14 @@ def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
     return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)
 
 
-def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
-    """Store tasks of the network and transfer simulations of one run."""
+def simulation_tasks(
+    params: dict, settings: RunSettings, simulator: str = "brian2"
+) -> tuple[list, list]:
+    """Store tasks of the network and transfer simulations of one run on one simulator.
+
+    Every simulator gets the same task seeds (hence the same connectivity
+    realization; the simulators' noise is independent).
+    """
     from simulation.network import network_task
     from simulation.open_loop import transfer_task
 
@@ -123,6 +136,7 @@ def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
             sigma,
             params,
             task_seed(run_seed, "network", mu, sigma),
+            simulator=simulator,
             **settings.network_options,
             **net_plant,
         )
@@ -135,6 +149,7 @@ def simulation_tasks(params: dict, settings: RunSettings) -> tuple[list, list]:
             params,
             "synaptic",
             task_seed(run_seed, "transfer", mu, sigma),
+            simulator=simulator,
             **settings.transfer_options,
             **tf_plant,
         )
@@ -176,28 +191,41 @@ def run_validation(
     store = store or ResultStore()
     config = config or load_validation()
     scan, theory_transfer = run_scan(params, store, workers, progress, client)
-    network_tasks, transfer_tasks = simulation_tasks(params, settings)
+    per_simulator = [(sim, *simulation_tasks(params, settings, sim)) for sim in settings.simulators]
+    # longest tasks first, so that the workers finish together
+    transfer_all = [t for _, _, transfer_tasks in per_simulator for t in transfer_tasks]
+    network_all = [t for _, network_tasks, _ in per_simulator for t in network_tasks]
     closed = None
     if settings.closed_loop_point is not None:
         from comparison.closed_loop import ClosedLoopRun
 
-        closed = ClosedLoopRun(params, settings, store, workers, progress, client)
-    # longest tasks first, so that the workers finish together
-    tasks = (closed.simulation_tasks if closed else []) + transfer_tasks + network_tasks
-    results = run_tasks(tasks, store, workers, "simulation", progress, client)
-    n_closed = len(closed.simulation_tasks) if closed else 0
-    closed_results, results = results[:n_closed], results[n_closed:]
-    transfer_frames = results[: len(transfer_tasks)]
-    network_frames = results[len(transfer_tasks) :]
-    network = pd.concat(network_frames, ignore_index=True) if network_frames else pd.DataFrame()
-    transfer = pd.concat(transfer_frames, ignore_index=True) if transfer_frames else pd.DataFrame()
-    fits = (
-        pd.concat([fit_transfer(df, params) for df in transfer_frames], ignore_index=True)
-        if transfer_frames
-        else pd.DataFrame()
-    )
+        closed = ClosedLoopRun(
+            params, settings, store, workers, progress, client, simulator=settings.simulators[0]
+        )
+    closed_tasks = closed.simulation_tasks if closed else []
+    tasks = closed_tasks + transfer_all + network_all
+    values = run_tasks(tasks, store, workers, "simulation", progress, client)
+    results = {id(t): v for t, v in zip(tasks, values)}
+    by_simulator = {}
+    for simulator, network_tasks, transfer_tasks in per_simulator:
+        transfer_frames = [results[id(t)] for t in transfer_tasks]
+        network_frames = [results[id(t)] for t in network_tasks]
+        by_simulator[simulator] = {
+            "network": _concat(network_frames),
+            "transfer": _concat(transfer_frames),
+            "fits": _concat([fit_transfer(df, params) for df in transfer_frames]),
+        }
+    primary = by_simulator[settings.simulators[0]]
+    network, transfer, fits = primary["network"], primary["transfer"], primary["fits"]
     comparison = comparison_table(scan, config, params, network, transfer, fits)
-    closed_loop = closed.finish(closed_results, transfer) if closed else None
+    cross = pd.DataFrame()
+    if len(by_simulator) > 1:
+        from comparison.cross_simulator import cross_simulator_table
+
+        cross = cross_simulator_table(by_simulator)
+    closed_loop = (
+        closed.finish([results[id(t)] for t in closed_tasks], transfer) if closed else None
+    )
     if closed_loop is not None:
         comparison = pd.concat([comparison, closed_loop.comparison], ignore_index=True)
     return ValidationResult(
@@ -209,5 +237,11 @@ def run_validation(
         comparison=comparison,
         settings=settings,
         config=config,
+        by_simulator=by_simulator,
+        cross_simulator=cross,
         closed_loop=closed_loop,
     )
+
+
+def _concat(frames: list) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -109,5 +109,8 @@ def render_report(result, figure_name: str, elapsed_s: float, command: str) -> s
         lines.append("")
     if len(fails):
         lines += ["## Failed checks", "", _markdown(largest_deviations(fails, len(fails))), ""]
+    from comparison.cross_simulator import markdown_section
+
+    lines += markdown_section(getattr(result, "cross_simulator", None))
     lines += ["## Figure", "", f"![Figure 5 with simulation]({figure_name})", ""]
     return "\n".join(lines)

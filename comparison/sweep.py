@@ -26,7 +26,7 @@ from comparison.closed_loop import (
 from comparison.metrics import COLUMNS
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
-from simulation.closed_loop import DEFAULT_MEASURE, closed_loop_tables
+from simulation.closed_loop import DEFAULT_MEASURE
 from theory.closed_loop import network_with_g, semi_empirical_onset
 from theory.closed_loop_tasks import closed_loop_theory_task, onset_task, spectrum_frequencies
 
@@ -151,6 +151,7 @@ def run_sweep(
     seed: int | None = None,
     duration: float | None = None,
     config: dict | None = None,
+    simulator: str = "brian2",
 ) -> SweepResult:
     """Run (or read from the store) the sweep; see the module docstring.
 
@@ -168,6 +169,8 @@ def run_sweep(
         Simulated time per g, s (default ``sweep_duration`` of the closed-loop config).
     config : dict, optional
         :func:`comparison.closed_loop.load_closed_loop_config`.
+    simulator : {"brian2", "nest"}
+        Simulator of the closed-loop and open-loop runs.
     """
     from simulation.closed_loop import closed_loop_task
     from simulation.open_loop import transfer_task
@@ -192,6 +195,7 @@ def run_sweep(
             "synaptic",
             task_seed(run_seed, "transfer semi-empirical", mu, sigma),
             frequencies=f_semi,
+            simulator=simulator,
         )
     ] + [
         closed_loop_task(
@@ -201,6 +205,7 @@ def run_sweep(
             task_seed(run_seed, f"closed_loop g={g:g}", mu, sigma),
             g=g,
             duration=duration,
+            simulator=simulator,
         )
         for g in g_values
     ]
@@ -241,7 +246,7 @@ def run_sweep(
 
     stats_frames, spectra_frames, theory_frames = [], [], []
     for g, res, th in zip(g_values, results, points):
-        tables = closed_loop_tables(res)
+        tables = res
         stats, spectra = tables["stats"], tables["spectra"]
         net_g = network_with_g(params["network"], g)
         th_table = theory_spectra_table(th, net_g, g)

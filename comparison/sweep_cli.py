@@ -13,7 +13,13 @@ import sys
 
 import numpy as np
 
-from mfval.cli import add_common_arguments, load_cli_params, parse_point
+from mfval.cli import (
+    add_common_arguments,
+    add_simulator_argument,
+    load_cli_params,
+    parse_point,
+    require_simulators,
+)
 from mfval.io import write_csv
 from mfval.store import ResultStore
 from mfval.tasks import scheduler_client
@@ -55,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", type=float, default=None, help="simulated time per g, s")
     parser.add_argument("--seed", type=int, default=None, help="run seed")
+    add_simulator_argument(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -66,6 +73,7 @@ def main(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         print(f"mfval sweep: duration must be positive, got {args.duration!r} s", file=sys.stderr)
         return 2
+    require_simulators(args.simulator, "sweep")
     store = ResultStore(args.cache_dir)
     with scheduler_client(args.scheduler) as client:
         result = run_sweep(
@@ -78,6 +86,7 @@ def main(args: argparse.Namespace) -> int:
             client,
             seed=args.seed,
             duration=args.duration,
+            simulator=args.simulator[0],
         )
     out = args.out
     write_csv(result.table, out / "sweep.csv")

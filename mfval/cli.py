@@ -83,6 +83,42 @@ def add_point_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+SIMULATORS = ("brian2", "nest")
+
+
+def parse_simulators(text: str) -> list[str]:
+    """``"brian2"``, ``"nest"`` or a comma list (``"brian2,nest"``) -> list of names."""
+    names = [t.strip() for t in str(text).split(",") if t.strip()]
+    bad = [n for n in names if n not in SIMULATORS]
+    if not names or bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"--simulator {text!r}: expected one or more of {', '.join(SIMULATORS)} "
+            "(comma-separated, each once)"
+        )
+    return names
+
+
+def add_simulator_argument(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    """``--simulator brian2|nest`` (``several``: a comma list, e.g. ``brian2,nest``)."""
+    parser.add_argument(
+        "--simulator",
+        type=parse_simulators,
+        default=["brian2"],
+        help=(
+            'simulator(s): brian2 (default) or nest (optional extra: pip install -e ".[nest]")'
+            + ("; brian2,nest runs both and adds the Brian2 vs NEST checks" if several else "")
+        ),
+    )
+
+
+def require_simulators(names: list[str], command: str) -> None:
+    """Exit early with the install hint if NEST is selected but missing (ImportError)."""
+    if "nest" in names:
+        from simulation.nest_support import import_nest
+
+        import_nest()
+
+
 def parse_grid(text: str) -> tuple[list[float], list[float]]:
     """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V."""
     import numpy as np
@@ -155,6 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     except SchedulerUnreachableError as err:
         print(f"mfval {args.command}: {err}", file=sys.stderr)
         return 3
+    except ImportError as err:
+        if "optional extra" not in str(err):
+            raise
+        print(f"mfval {args.command}: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             f"mfval {args.command}: interrupted; finished tasks are stored, rerun to continue",

@@ -25,19 +25,26 @@ from mfval.store import ResultStore
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work; ``label`` is shown in progress messages."""
+    """One unit of work; ``label`` is shown in progress messages.
+
+    ``pass_store``: call ``func(**kwargs, store=store)`` with the results
+    store, so that the task can keep intermediate entries (e.g. a raw
+    simulation recording next to its measurement).
+    """
 
     kind: str
     key: str
     func: Callable[..., Any]
     kwargs: dict = field(default_factory=dict)
     label: str = ""
+    pass_store: bool = False
 
 
 def execute_task(store_root: str, task: Task) -> Any:
     """Compute one task and write its store entry (runs in a worker)."""
     store = ResultStore(store_root)
-    value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs))
+    extra = {"store": store} if task.pass_store else {}
+    value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs, **extra))
     return value
 
 

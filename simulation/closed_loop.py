@@ -1,24 +1,22 @@
 """Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
 
-Runs the network of :mod:`simulation.network` at a working point (optionally
-with another relative inhibition g, external rates re-derived so that
-(mu, sigma) stay fixed, see :mod:`theory.closed_loop`) and measures its
-recording with the pure functions of :mod:`simulation.population_activity`.
+Built on the network protocol's three layers (:mod:`simulation.network`):
+the spec (:func:`closed_loop_spec`: a :class:`simulation.network.NetworkSpec`
+at a working point, optionally with another relative inhibition g, external
+rates re-derived so that (mu, sigma) stay fixed, see
+:mod:`theory.closed_loop`), a backend run into a
+:class:`simulation.recording.Recording` (Brian2 or NEST; the raw recording is
+kept in the results store, kind ``network_recording``, so new measurements do
+not re-simulate), and the pure measurement :func:`measure_closed_loop` of a
+recording with the functions of :mod:`simulation.population_activity`.
 
-The store holds the recording (spikes as integer steps), so the
-measurement settings can change without simulating again.
+Window: as :mod:`simulation.network_measure` (detection steps w + 1 .. w + n
+after the warm-up of w steps; spikes binned by their exact integer step).
 
-Adapter: the recording comes from
-``simulation.network.simulate_network(..., return_details=True)`` (spike
-neuron indices and grid times); :func:`recording_from_details` converts it
-into integer step indices counted from the start of the measurement window
-(the times are exact multiples of dt; the conversion checks that), and
-:func:`measure_spectra` measures any such recording.
-
-Planted error (``delay_scale``): the recurrent delay of the simulation only
-is multiplied by this factor; the theory keeps the parameter file's delay.
-Open-loop checks cannot see it (rates and transfer function do not depend
-on the delay), the spectra must.
+Planted error (``delay_scale``): the recurrent delay of the simulated network
+only is multiplied by this factor; the theory (external rates, predictions)
+keeps the parameter file's delay. Open-loop checks cannot see it (rates and
+transfer function do not depend on the delay), the spectra must.
 """
 
 from __future__ import annotations
@@ -40,7 +38,7 @@ from simulation.population_activity import (
 )
 
 #: bump when the content of a closed-loop result changes
-CLOSED_LOOP_SCHEMA = 1
+CLOSED_LOOP_SCHEMA = 2
 
 #: measurement settings (plain data; they enter the store key)
 DEFAULT_MEASURE = {
@@ -59,37 +57,38 @@ DEFAULT_MEASURE = {
 }
 
 
-def recording_from_details(
-    details: dict, network: dict, dt: float, warmup: float, duration: float
-) -> dict:
-    """Spikes of the measurement window as integer steps (adapter for ``simulate_network``).
+def recording_window(recording, spec) -> dict:
+    """Spikes of the measurement window of a network Recording, as integer steps.
+
+    Parameters
+    ----------
+    recording : simulation.recording.Recording
+    spec : simulation.network.NetworkSpec
 
     Returns
     -------
-    dict: ``steps`` (int64, from the window start), ``neurons`` (index within
-    the population), ``populations`` (int), ``sizes`` (n_pop,), ``names``,
-    ``n_steps``, ``dt`` (s).
+    dict: ``steps`` (0 .. n_steps - 1, from the window start), ``neurons``
+    (index within the population), ``populations`` (int), ``sizes``
+    (n_pop,), ``names``, ``n_steps``, ``dt`` (s).
     """
-    t = np.asarray(details["spike_t"], float)
-    exact = t / dt
-    steps = np.rint(exact).astype(np.int64)
-    if steps.size and np.max(np.abs(exact - steps)) > 1e-6:
-        raise ValueError(f"spike times are not on the time grid of dt = {dt!r} s")
-    first = int(round(warmup / dt))
-    n_steps = int(round(duration / dt))
-    keep = (steps >= first) & (steps < first + n_steps)
-    sizes = np.asarray(network["N"], int)
+    from simulation.recording import SPIKE_STEP_CONVENTION
+
+    recording.require("spike_step", SPIKE_STEP_CONVENTION)
+    w, n = spec.warmup_steps, spec.duration_steps
+    k = np.asarray(recording.spike_step, np.int64) - (w + 1)
+    keep = (k >= 0) & (k < n)
+    sizes = np.asarray(spec.network["N"], int)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    i = np.asarray(details["spike_i"], np.int64)[keep]
+    i = np.asarray(recording.spike_sender, np.int64)[keep]
     pops = np.searchsorted(offsets, i, side="right") - 1
     return {
-        "steps": steps[keep] - first,
+        "steps": k[keep],
         "neurons": i - offsets[pops],
         "populations": pops,
         "sizes": sizes,
-        "names": list(network["populations"]),
-        "n_steps": n_steps,
-        "dt": float(dt),
+        "names": list(spec.network["populations"]),
+        "n_steps": int(n),
+        "dt": float(spec.dt),
     }
 
 
@@ -121,7 +120,7 @@ def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
     Parameters
     ----------
     recording : dict
-        As from :func:`recording_from_details`.
+        As from :func:`recording_window`.
     measure : dict, optional
         Overrides of :data:`DEFAULT_MEASURE`.
 
@@ -207,7 +206,7 @@ def params_for(params: dict, g: float | None = None, delay_scale: float = 1.0) -
     return out
 
 
-def simulate_closed_loop(
+def closed_loop_spec(
     mu: float,
     sigma: float,
     params: dict,
@@ -216,9 +215,10 @@ def simulate_closed_loop(
     delay_scale: float = 1.0,
     duration: float | None = None,
     warmup: float | None = None,
-    **network_options,
-) -> dict:
-    """Simulate the network at (mu, sigma) and return its recording (task function).
+    simulator: str = "brian2",
+    backend: dict | None = None,
+):
+    """The :class:`simulation.network.NetworkSpec` of one closed-loop run (checked).
 
     Parameters
     ----------
@@ -233,136 +233,121 @@ def simulate_closed_loop(
         Planted-error hook: factor on the simulated recurrent delay only.
     duration, warmup : float, optional
         s; defaults from ``params['simulation']``.
-    **network_options
-        Passed to :func:`simulation.network.simulate_network`.
-
-    Returns
-    -------
-    dict: ``network`` (DataFrame of simulate_network: rates with SE, ...),
-    ``recording`` (see :func:`recording_from_details`; compact integer
-    dtypes), ``mu``, ``sigma`` (V), ``g``, ``delay_s``, ``seed``,
-    ``duration_s``. Measure it with :func:`closed_loop_tables`.
+    simulator, backend
+        As :func:`simulation.network.make_network_spec`.
     """
-    from simulation.network import simulate_network, theory_for_point
-    from theory.closed_loop import relative_inhibition
+    from simulation.network import make_network_spec, theory_for_point
 
-    sim_params = params_for(params, g, delay_scale)
-    theory_params = params_for(params, g, 1.0)
-    theory = theory_for_point(mu, sigma, theory_params)
-    duration = float(params["simulation"]["network_duration"] if duration is None else duration)
-    warmup = float(params["simulation"]["network_warmup"] if warmup is None else warmup)
-    frame, details = simulate_network(
+    theory = theory_for_point(mu, sigma, params_for(params, g, 1.0))
+    return make_network_spec(
         mu,
         sigma,
-        sim_params,
+        params_for(params, g, delay_scale),
+        seed,
         duration=duration,
         warmup=warmup,
-        seed=seed,
         theory=theory,
-        return_details=True,
-        **network_options,
+        simulator=simulator,
+        backend=backend,
     )
-    dt = float(params["simulation"]["dt"])
-    recording = recording_from_details(details, sim_params["network"], dt, warmup, duration)
-    recording["steps"] = recording["steps"].astype(np.int32)
-    recording["neurons"] = recording["neurons"].astype(np.int32)
-    recording["populations"] = recording["populations"].astype(np.int8)
-    return {
-        "network": frame,
-        "recording": recording,
-        "mu": float(mu),
-        "sigma": float(sigma),
-        "g": relative_inhibition(theory_params["network"]),
-        "delay_s": float(sim_params["network"]["delay"]),
-        "seed": int(seed),
-        "duration_s": duration,
-    }
 
 
-def closed_loop_tables(result: dict, measure: dict | None = None) -> dict:
-    """Measure a :func:`simulate_closed_loop` result: spectra and statistics tables.
+def measure_closed_loop(recording, spec, measure: dict | None = None) -> dict:
+    """Spectra and statistics tables of a closed-loop Recording (pure).
 
     Returns
     -------
     dict: ``spectra`` (long DataFrame: mu_mV, sigma_mV, g, population,
     frequency_hz, psd_per_s, psd_se_per_s; two-sided, 1/s), ``stats``
     (DataFrame, one row per population: the columns of
-    :func:`measure_spectra` and mu_mV, sigma_mV, g, rate_se_hz,
-    theory_rate_hz, delay_s, seed, duration_s, n_segments).
+    :func:`measure_spectra` and mu_mV, sigma_mV, g, rate_se_hz (block SE of
+    :func:`simulation.network_measure.measure_rates`), theory_rate_hz,
+    delay_s, seed, duration_s, n_segments, simulator).
     """
-    rec = result["recording"]
+    from simulation.network_measure import measure_rates
+    from theory.closed_loop import relative_inhibition
+
+    rec = recording_window(recording, spec)
     measured = measure_spectra(rec, measure)
-    spec = measured["spectrum"]
-    mu_mV, sigma_mV = result["mu"] * 1e3, result["sigma"] * 1e3
+    spec_psd = measured["spectrum"]
+    mu_mV, sigma_mV = spec.mu * 1e3, spec.sigma * 1e3
+    g = relative_inhibition(spec.network)
     spectra = pd.concat(
         [
             pd.DataFrame(
                 {
                     "mu_mV": mu_mV,
                     "sigma_mV": sigma_mV,
-                    "g": result["g"],
+                    "g": g,
                     "population": name,
-                    "frequency_hz": spec["frequencies"],
-                    "psd_per_s": spec["psd"][p],
-                    "psd_se_per_s": spec["psd_se"][p],
+                    "frequency_hz": spec_psd["frequencies"],
+                    "psd_per_s": spec_psd["psd"][p],
+                    "psd_se_per_s": spec_psd["psd_se"][p],
                 }
             )
             for p, name in enumerate(rec["names"])
         ],
         ignore_index=True,
     )
+    rates = measure_rates(recording, spec)
     stats = pd.DataFrame(measured["stats"])
-    stats.insert(0, "g", result["g"])
+    stats.insert(0, "g", g)
     stats.insert(0, "sigma_mV", sigma_mV)
     stats.insert(0, "mu_mV", mu_mV)
-    stats["rate_se_hz"] = result["network"]["rate_se_hz"].to_numpy()
-    stats["theory_rate_hz"] = result["network"]["theory_rate_hz"].to_numpy()
-    stats["delay_s"] = result["delay_s"]
-    stats["seed"] = result["seed"]
-    stats["duration_s"] = result["duration_s"]
-    stats["n_segments"] = spec["segment_psd"].shape[0]
+    stats["rate_se_hz"] = [rates[name][1] for name in rec["names"]]
+    stats["theory_rate_hz"] = list(spec.theory_rates)
+    stats["delay_s"] = float(spec.network["delay"])
+    stats["seed"] = int(spec.seed)
+    stats["duration_s"] = float(spec.duration)
+    stats["n_segments"] = spec_psd["segment_psd"].shape[0]
+    stats["simulator"] = spec.simulator
     return {"spectra": spectra, "stats": stats}
 
 
-def closed_loop_key(mu, sigma, params, seed, **options) -> str:
-    from simulation.network import brian2_version
+def run_closed_loop_task(spec, measure: dict | None = None, store=None) -> dict:
+    """Task function: the spec's Recording (stored, simulated on a miss), measured."""
+    from simulation.network import stored_recording
 
-    return stable_hash(
-        "closed_loop",
-        CLOSED_LOOP_SCHEMA,
-        {"brian2": brian2_version(), "numpy": np.__version__},
-        params["network"],
-        params["simulation"],
-        float(mu),
-        float(sigma),
-        int(seed),
-        {k: v for k, v in sorted(options.items()) if k != "report"},
-    )
+    return measure_closed_loop(stored_recording(spec, store), spec, measure)
+
+
+def simulate_closed_loop(mu: float, sigma: float, params: dict, seed: int, **options) -> dict:
+    """Spec, run and measurement in one call (scripts); see :func:`closed_loop_task`."""
+    from simulation.network import run_network
+
+    measure = options.pop("measure", None)
+    spec = closed_loop_spec(mu, sigma, params, seed, **options)
+    return measure_closed_loop(run_network(spec), spec, measure)
 
 
 def closed_loop_task(mu: float, sigma: float, params: dict, seed: int, **options) -> Task:
-    """Store task (kind ``closed_loop``) running :func:`simulate_closed_loop`.
+    """Store task (kind ``closed_loop``): measured spectra and statistics of one run.
 
-    ``options``: g, delay_scale, duration, warmup, and options of
-    :func:`simulation.network.simulate_network` (plain data).
+    ``options``: g, delay_scale, duration, warmup, simulator, backend (see
+    :func:`closed_loop_spec`) and ``measure`` (overrides of
+    :data:`DEFAULT_MEASURE`). The key is the recording's key
+    (:func:`simulation.network.recording_key`) and the measurement settings;
+    the raw recording is stored too (kind ``network_recording``).
     """
+    from simulation.network import recording_key
+
+    options = dict(options)
+    measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
     plain = {k: params[k] for k in ("network", "simulation") if k in params}
+    spec = closed_loop_spec(mu, sigma, plain, seed, **options)
     g = options.get("g")
     label = f"closed loop mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV"
     if g is not None:
         label += f" g={g:g}"
     if options.get("delay_scale", 1.0) != 1.0:
         label += f" delay x{options['delay_scale']:g}"
+    if spec.simulator != "brian2":
+        label += f" [{spec.simulator}]"
     return Task(
         kind="closed_loop",
-        key=closed_loop_key(mu, sigma, plain, seed, **options),
-        func=simulate_closed_loop,
-        kwargs={
-            "mu": float(mu),
-            "sigma": float(sigma),
-            "params": plain,
-            "seed": int(seed),
-            **options,
-        },
+        key=stable_hash("closed_loop", CLOSED_LOOP_SCHEMA, recording_key(spec), measure),
+        func=run_closed_loop_task,
+        kwargs={"spec": spec, "measure": measure},
         label=label,
+        pass_store=True,
     )

@@ -13,7 +13,12 @@ import sys
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, add_point_argument
+from mfval.cli import (
+    add_common_arguments,
+    add_point_argument,
+    add_simulator_argument,
+    require_simulators,
+)
 from mfval.io import write_csv
 from mfval.params import load_params
 from mfval.store import ResultStore
@@ -29,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=None, help="discarded warm-up in s")
     parser.add_argument("--seed", type=int, default=None, help="random seed")
     parser.add_argument("--blocks", type=int, default=None, help="blocks for standard errors")
+    add_simulator_argument(parser)
+    parser.add_argument("--threads", type=int, default=None, help="NEST threads (default 1)")
     parser.add_argument(
         "--target",
         choices=["cython", "cpp_standalone"],
@@ -46,6 +53,11 @@ def main(args: argparse.Namespace) -> int:
         theory_for_point,
     )
 
+    if len(args.simulator) != 1:
+        print("mfval simulate: --simulator takes one simulator here", file=sys.stderr)
+        return 2
+    simulator = args.simulator[0]
+    require_simulators(args.simulator, "simulate")
     params = load_params(args.params)
     points = args.point or [(float(m), float(s)) for m, s in params["scan"]["marked_points"]]
     try:
@@ -66,9 +78,12 @@ def main(args: argparse.Namespace) -> int:
         options["warmup"] = args.warmup
     if args.blocks is not None:
         options["n_blocks"] = args.blocks
-    if args.target is not None:
+    options["simulator"] = simulator
+    if args.target is not None and simulator == "brian2":
         options["target"] = args.target
-    if not args.quiet:
+    if args.threads is not None and simulator == "nest":
+        options["threads"] = args.threads
+    if not args.quiet and simulator == "brian2":
         options["report"] = "stderr"
     tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
     try:

@@ -1,4 +1,4 @@
-"""Open-loop transfer-function protocol: LIF neurons at a working point, modulated mean input.
+"""Open-loop transfer-function protocol: spec, backends, measurements.
 
 Protocol (issue 4, design "Simulation protocols" 2):
 
@@ -14,11 +14,10 @@ Protocol (issue 4, design "Simulation protocols" 2):
   deterministically (no change of the input variance), through the synaptic
   current (``mode="synaptic"``, comparable with nnmt
   ``transfer_function(synaptic_filter=True)``) or straight into the membrane
-  (``mode="membrane"``, ``synaptic_filter=False``). The closed-form shift
-  v_mod = Re[dmu H(w) e^{i w t}] of :mod:`simulation.lif` keeps the
-  integration exact.
-- All frequencies share one compiled simulation: one NeuronGroup of
-  n_freq x n_per_frequency neurons, each with its own f_mod, amplitude, phase.
+  (``mode="membrane"``, ``synaptic_filter=False``).
+- All frequencies share one simulation: n_freq x n_per_frequency neurons,
+  neuron i modulated at frequency i // n_per_frequency, in independent
+  sub-group (i % n_per_frequency) % n_subgroups (:func:`neuron_layout`).
   Frequencies are log-spaced and rounded so that the analysis window (after
   the warm-up) holds a whole number of cycles (:mod:`simulation.spectral`).
 - Amplitude: ``amplitude`` (default ``transfer_amplitude``) is dmu at the
@@ -27,36 +26,54 @@ Protocol (issue 4, design "Simulation protocols" 2):
   ``max_amplitude_factor``), so that the rate modulation, the quantity that
   must stay small for linearity, has the same depth at every frequency and the
   relative standard error is about equal across frequencies. The theory only
-  sets the stimulus size; the estimate divides by the dmu actually applied,
-  so it is not biased towards theory (linearity is checked by doubling dmu).
+  sets the stimulus size; the estimate divides by the dmu of the spec, so it
+  is not biased towards theory (linearity is checked by doubling dmu).
   ``amplitude_scaling="constant"`` uses the same dmu everywhere.
-- A probe group of non-spiking neurons (threshold out of reach), same input,
-  no modulation, measures the realized mean input: its mean free membrane
+- ``n_probe`` non-spiking neurons (threshold out of reach), same input, no
+  modulation, measure the realized mean input: their mean free membrane
   potential is mu.
+
+Three layers: :class:`TransferSpec` (plain data, perturbations included,
+built by :func:`make_transfer_spec`); backends ``run(spec) -> Recording``
+(:func:`run_transfer` dispatches to
+:func:`simulation.open_loop_brian2.run_transfer_brian2` or
+:func:`simulation.open_loop_nest.run_transfer_nest`); the measurement
+:func:`simulation.open_loop_measure.measure_transfer`, shared by both.
 
 Phase convention: N = |N| e^{i phi} with delta_nu(t) = Re[N dmu e^{i w t}];
 phi < 0 is a lag. Spike times are the grid times at which the threshold
-crossing is detected; on average a crossing occurs dt/2 earlier in
-continuous time, a latency of the time-discretized model (w dt / 2 = 3.6
-degrees at 200 Hz for dt = 0.1 ms), not corrected here.
+crossing is detected (Recording convention); on average a crossing occurs
+dt/2 earlier in continuous time, a latency of the time-discretized model
+(w dt / 2 = 3.6 degrees at 200 Hz for dt = 0.1 ms), not corrected here. How
+each backend's modulation is realized on the grid is its Recording's
+``stimulus_factor``, divided out by the measurement.
 
-Planted-error hooks (only for proving that the validation suite detects
-them): ``mod_delay`` delays the modulation by a latency (s), and
-``drop_synaptic_filter`` applies the membrane filter although
-``mode="synaptic"``.
+Perturbations (:class:`TransferPerturbation`, only to prove that the checks
+detect them): a modulation latency, a missing synaptic filter, an error of
+the applied modulation amplitude, and a different synaptic time constant
+with the PSC charge kept.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from mfval.params import stable_hash
 from mfval.tasks import Task
-from simulation.spectral import fit_low_pass, fourier_response, log_frequencies
+from simulation.spectral import fit_low_pass, log_frequencies
 
 #: bump when the content of a transfer result changes
-TRANSFER_SCHEMA = 1
+TRANSFER_SCHEMA = 2
+#: bump when the content of a transfer recording changes
+RECORDING_SCHEMA = 1
+
+#: simulators with a backend for this protocol
+SIMULATORS = ("brian2", "nest")
 
 #: default options of :func:`simulate_transfer` (keys of ``**options``)
 DEFAULT_OPTIONS = {
@@ -66,6 +83,9 @@ DEFAULT_OPTIONS = {
     "n_probe": 100,
     "warmup": None,  # None: params["simulation"]["transfer_warmup"]
 }
+
+#: sampling interval of the probe neurons' membrane potential, s
+PROBE_INTERVAL = 1e-3
 
 
 def software_versions() -> dict[str, str]:
@@ -149,7 +169,145 @@ def stimulus_amplitudes(amplitude, N_theory, scaling: str, max_factor: float) ->
     raise ValueError(f"amplitude_scaling must be 'response' or 'constant', got {scaling!r}")
 
 
-def simulate_transfer(
+@dataclass(frozen=True)
+class TransferPerturbation:
+    """Deliberate errors of one open-loop run (plain data); default: none.
+
+    Attributes
+    ----------
+    mod_delay : float
+        Latency of the modulation, s.
+    drop_synaptic_filter : bool
+        Apply the modulation straight into the membrane although
+        ``mode == "synaptic"``.
+    amplitude_scale : float
+        Factor on the applied modulation amplitude (the measurement divides
+        by the nominal dmu of the spec).
+    tau_s : float, optional
+        Simulated synaptic time constant (s), PSC amplitudes scaled by
+        tau_s_nominal / tau_s (PSC charge kept); the synaptic modulation
+        filter uses it too.
+    """
+
+    mod_delay: float = 0.0
+    drop_synaptic_filter: bool = False
+    amplitude_scale: float = 1.0
+    tau_s: float | None = None
+
+    def __post_init__(self):
+        if not math.isfinite(self.mod_delay):
+            raise ValueError(f"mod_delay must be finite, got mod_delay = {self.mod_delay!r} s")
+        if not (math.isfinite(self.amplitude_scale) and self.amplitude_scale > 0):
+            raise ValueError(
+                f"amplitude_scale must be positive, got amplitude_scale = {self.amplitude_scale!r}"
+            )
+        if self.tau_s is not None and not (math.isfinite(self.tau_s) and self.tau_s > 0):
+            raise ValueError(f"perturbation tau_s must be positive, got tau_s = {self.tau_s!r} s")
+
+    @classmethod
+    def from_options(cls, options: dict) -> TransferPerturbation:
+        """From planted-error keywords (removed from ``options``)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{k: options.pop(k) for k in names if k in options})
+
+
+#: keywords of :class:`TransferPerturbation`
+PERTURBATION_KEYS = ("mod_delay", "drop_synaptic_filter", "amplitude_scale", "tau_s")
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """Plain data that fully defines one open-loop run (SI units).
+
+    ``frequencies`` (Hz) and ``amplitudes`` (nominal dmu, V) per frequency;
+    ``rate_exc``/``rate_inh`` (Hz) and ``W_exc``/``W_inh`` (A) the two input
+    streams (:func:`input_rates`); ``theory_rate`` (Hz) and ``theory_N_re``
+    / ``theory_N_im`` (Hz/V) are the reference values reported next to the
+    measurement (they set the amplitudes but are not used by the backends).
+    """
+
+    mu: float
+    sigma: float
+    mode: str
+    frequencies: tuple
+    amplitudes: tuple
+    network: dict
+    rate_exc: float
+    rate_inh: float
+    W_exc: float
+    W_inh: float
+    dt: float
+    warmup: float
+    duration: float
+    n_per_frequency: int
+    n_subgroups: int
+    n_probe: int
+    seed: int
+    theory_rate: float
+    theory_N_re: tuple
+    theory_N_im: tuple
+    probe_interval: float = PROBE_INTERVAL
+    simulator: str = "brian2"
+    backend: dict = field(default_factory=dict)
+    perturbation: TransferPerturbation = field(default_factory=TransferPerturbation)
+
+    @property
+    def n_neurons(self) -> int:
+        """Modulated (spiking) neurons."""
+        return len(self.frequencies) * self.n_per_frequency
+
+    @property
+    def n_steps(self) -> int:
+        return int(round((self.warmup + self.duration) / self.dt))
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(round(self.warmup / self.dt))
+
+    @property
+    def duration_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+    def backend_options(self) -> dict:
+        defaults = {"brian2": {"target": "cython"}, "nest": {"threads": 1}}[self.simulator]
+        return {**defaults, **self.backend}
+
+    def simulated(self) -> dict:
+        """What the backend applies: tau_s, stream weights, modulation (perturbation applied).
+
+        Returns
+        -------
+        dict
+            ``network`` (with the simulated tau_s), ``W_exc``, ``W_inh`` (A),
+            ``filter_mode`` (``"synaptic"`` or ``"membrane"``), ``amplitudes``
+            (applied dmu per frequency, V), ``mod_delay`` (s).
+        """
+        pert = self.perturbation
+        net = dict(self.network)
+        charge = 1.0
+        if pert.tau_s is not None:
+            charge = float(net["tau_s"]) / pert.tau_s
+            net["tau_s"] = float(pert.tau_s)
+        filter_mode = "membrane" if pert.drop_synaptic_filter else self.mode
+        return {
+            "network": net,
+            "W_exc": self.W_exc * charge,
+            "W_inh": self.W_inh * charge,
+            "filter_mode": filter_mode,
+            "amplitudes": np.asarray(self.amplitudes, float) * pert.amplitude_scale,
+            "mod_delay": float(pert.mod_delay),
+        }
+
+
+def neuron_layout(spec: TransferSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(frequency index, sub-group) of each modulated neuron, int arrays (n_neurons,)."""
+    n_freq, n_per, m = len(spec.frequencies), spec.n_per_frequency, spec.n_subgroups
+    group_of = np.repeat(np.arange(n_freq), n_per)
+    sub_of = np.tile(np.arange(n_per) % m, n_freq)
+    return group_of, sub_of
+
+
+def make_transfer_spec(
     mu: float,
     sigma: float,
     params: dict,
@@ -160,62 +318,28 @@ def simulate_transfer(
     n_per_frequency: int | None = None,
     seed: int | None = None,
     theory: dict | None = None,
-    mod_delay: float = 0.0,
-    drop_synaptic_filter: bool = False,
+    simulator: str = "brian2",
+    backend: dict | None = None,
+    perturbation: TransferPerturbation | None = None,
     **options,
-) -> pd.DataFrame:
-    """Simulated transfer function N(f) at (mu, sigma), one row per frequency.
+) -> TransferSpec:
+    """The spec of an open-loop run at (mu, sigma) (V); see :func:`simulate_transfer`.
 
-    Parameters (SI: V, s, Hz)
-    ----------
-    mu, sigma : float
-        Working point (V).
-    params : dict
-        From :func:`mfval.params.load_params`.
-    frequencies : array, optional
-        Modulation frequencies (Hz); rounded to whole cycles of ``duration``.
-        Default: :func:`default_frequencies`.
-    mode : {"synaptic", "membrane"}
-    amplitude : float, optional
-        dmu (V) at the lowest frequency; default ``transfer_amplitude``.
-    duration : float, optional
-        Analysis window after the warm-up (s); default ``transfer_duration``.
-    n_per_frequency : int, optional
-        Neurons per frequency; default ``transfer_neurons_per_frequency``.
-    seed : int, optional
-        Default ``simulation.seed``. Same seed, same numbers.
-    theory : dict, optional
-        ``{"firing_rates", "nu_ext", "N"}`` as from :func:`theory_for`
-        (computed if not given; ``N`` at ``frequencies`` is needed for the
-        response scaling of the amplitude).
-    mod_delay, drop_synaptic_filter
-        Planted-error hooks (module docstring).
-    **options
-        See :data:`DEFAULT_OPTIONS`.
-
-    Returns
-    -------
-    DataFrame with columns mu_mV, sigma_mV, mode, frequency_hz,
-    tf_re_hz_per_mV, tf_im_hz_per_mV, tf_re_se_hz_per_mV, tf_im_se_hz_per_mV,
-    amp_hz_per_mV, amp_se_hz_per_mV, phase_deg, phase_se_deg, rate_hz,
-    rate_se_hz, mu_realized_mV, mu_realized_se_mV, rate_mean_hz,
-    rate_mean_se_hz, theory_rate_hz, theory_amp_hz_per_mV,
-    theory_phase_deg, amplitude_mV, duration_s, warmup_s, seed, n_neurons,
-    n_subgroups, mod_delay_s, drop_synaptic_filter, wall_s.
+    Raises
+    ------
+    ValueError
+        Bad mode, sizes or simulator, naming the parameter and value.
+    TypeError
+        Unknown options.
     """
-    import time
-
-    import brian2 as b2
-
-    from simulation.device import configure_runtime
-    from simulation.lif import make_lif_group, modulation_filter
-
     unknown = set(options) - set(DEFAULT_OPTIONS)
     if unknown:
         raise TypeError(f"unknown options {sorted(unknown)}")
     opt = {**DEFAULT_OPTIONS, **options}
     if mode not in ("synaptic", "membrane"):
         raise ValueError(f"mode must be 'synaptic' or 'membrane', got mode = {mode!r}")
+    if simulator not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {SIMULATORS}, got simulator = {simulator!r}")
     network, sim = params["network"], params["simulation"]
     duration = float(sim["transfer_duration"] if duration is None else duration)
     warmup = float(sim["transfer_warmup"] if opt["warmup"] is None else opt["warmup"])
@@ -240,102 +364,127 @@ def simulate_transfer(
         amplitude, theory["N"], opt["amplitude_scaling"], opt["max_amplitude_factor"]
     )
     rate_exc, rate_inh, W_exc, W_inh = input_rates(theory, network)
-    tau_m, tau_s = float(network["tau_m"]), float(network["tau_s"])
-    H = modulation_filter(freqs, tau_m, tau_s, "membrane" if drop_synaptic_filter else mode)
-    n_freq = freqs.size
-    n = n_freq * n_per
-    group_of = np.repeat(np.arange(n_freq), n_per)
-    sub_of = np.tile(np.arange(n_per) % m, n_freq)
-
-    t_wall = time.perf_counter()
-    configure_runtime("cython")
-    b2.start_scope()
-    b2.defaultclock.dt = dt * b2.second
-    b2.seed(seed)
-    rng = np.random.default_rng(seed)
-    v_th = float(network["V_th"] - network["E_L"])
-    v_reset = float(network["V_reset"] - network["E_L"])
-
-    neurons = make_lif_group(n, network, W_exc, W_inh, modulated=True, name="open_loop")
-    neurons.namespace["mod_delay"] = float(mod_delay) * b2.second
-    neurons.lam_exc = rate_exc * dt
-    neurons.lam_inh = rate_inh * dt
-    neurons.f_mod = freqs[group_of] * b2.Hz
-    neurons.mod_amp = (dmu * np.abs(H))[group_of] * b2.volt
-    neurons.mod_phase = np.angle(H)[group_of]
-    neurons.v = rng.uniform(v_reset, v_th, n) * b2.volt
-    spikes = b2.SpikeMonitor(neurons, name="open_loop_spikes")
-    objects = [neurons, spikes]
-    n_probe = int(opt["n_probe"])
-    if n_probe > 0:
-        probe = make_lif_group(n_probe, network, W_exc, W_inh, modulated=False, name="probe")
-        probe.namespace["V_th"] = 1.0 * b2.volt  # never reached: free membrane potential
-        probe.lam_exc = rate_exc * dt
-        probe.lam_inh = rate_inh * dt
-        probe.v = float(mu) * b2.volt
-        probe_mon = b2.StateMonitor(probe, "v", record=True, dt=1 * b2.ms, name="probe_v")
-        objects += [probe, probe_mon]
-    net = b2.Network(*objects)
-    net.run((warmup + duration) * b2.second, namespace={})
-    wall = time.perf_counter() - t_wall
-
-    r = fourier_response(
-        np.asarray(spikes.t / b2.second),
-        np.asarray(spikes.i),
-        group_of,
-        sub_of,
-        freqs,
-        dmu,
-        warmup,
-        duration,
-        n_subgroups=m,
-    )
-    # mean rate over all neurons (modulation changes it only at second order)
-    keep = np.asarray(spikes.t / b2.second) >= warmup
-    per_neuron = np.bincount(np.asarray(spikes.i)[keep], minlength=n) / duration
-    rate_mean, rate_mean_se = per_neuron.mean(), per_neuron.std(ddof=1) / np.sqrt(n)
-    if n_probe > 0:
-        t_rec = np.asarray(probe_mon.t / b2.second)
-        v_rec = np.asarray(probe_mon.v / b2.volt)[:, t_rec >= warmup]
-        v_means = v_rec.mean(axis=1)
-        mu_real, mu_real_se = v_means.mean(), v_means.std(ddof=1) / np.sqrt(n_probe)
-    else:
-        mu_real = mu_real_se = np.nan
     N_th = np.asarray(theory["N"], complex)
-    return pd.DataFrame(
-        {
-            "mu_mV": mu * 1e3,
-            "sigma_mV": sigma * 1e3,
-            "mode": mode,
-            "frequency_hz": freqs,
-            "tf_re_hz_per_mV": r["N"].real * 1e-3,
-            "tf_im_hz_per_mV": r["N"].imag * 1e-3,
-            "tf_re_se_hz_per_mV": r["se_re"] * 1e-3,
-            "tf_im_se_hz_per_mV": r["se_im"] * 1e-3,
-            "amp_hz_per_mV": r["amp"] * 1e-3,
-            "amp_se_hz_per_mV": r["amp_se"] * 1e-3,
-            "phase_deg": np.degrees(r["phase"]),
-            "phase_se_deg": np.degrees(r["phase_se"]),
-            "rate_hz": r["rate"],
-            "rate_se_hz": r["rate_se"],
-            "rate_mean_hz": rate_mean,
-            "rate_mean_se_hz": rate_mean_se,
-            "mu_realized_mV": mu_real * 1e3,
-            "mu_realized_se_mV": mu_real_se * 1e3,
-            "theory_rate_hz": float(theory["firing_rates"][0]),
-            "theory_amp_hz_per_mV": np.abs(N_th) * 1e-3,
-            "theory_phase_deg": np.degrees(np.angle(N_th)),
-            "amplitude_mV": dmu * 1e3,
-            "duration_s": duration,
-            "warmup_s": warmup,
-            "seed": seed,
-            "n_neurons": r["n_neurons"],
-            "n_subgroups": m,
-            "mod_delay_s": float(mod_delay),
-            "drop_synaptic_filter": bool(drop_synaptic_filter),
-            "wall_s": wall,
-        }
+    return TransferSpec(
+        mu=float(mu),
+        sigma=float(sigma),
+        mode=mode,
+        frequencies=tuple(float(f) for f in freqs),
+        amplitudes=tuple(float(a) for a in dmu),
+        network={k: v for k, v in network.items()},
+        rate_exc=rate_exc,
+        rate_inh=rate_inh,
+        W_exc=W_exc,
+        W_inh=W_inh,
+        dt=dt,
+        warmup=warmup,
+        duration=duration,
+        n_per_frequency=n_per,
+        n_subgroups=m,
+        n_probe=int(opt["n_probe"]),
+        seed=seed,
+        theory_rate=float(theory["firing_rates"][0]),
+        theory_N_re=tuple(float(x) for x in N_th.real),
+        theory_N_im=tuple(float(x) for x in N_th.imag),
+        simulator=simulator,
+        backend=dict(backend or {}),
+        perturbation=perturbation or TransferPerturbation(),
     )
+
+
+def run_transfer(spec: TransferSpec):
+    """Run ``spec`` on its simulator; the raw :class:`simulation.recording.Recording`."""
+    if spec.simulator == "brian2":
+        from simulation.open_loop_brian2 import run_transfer_brian2
+
+        return run_transfer_brian2(spec)
+    if spec.simulator == "nest":
+        from simulation.open_loop_nest import run_transfer_nest
+
+        return run_transfer_nest(spec)
+    raise ValueError(f"simulator must be one of {SIMULATORS}, got {spec.simulator!r}")
+
+
+def simulate_transfer(
+    mu: float,
+    sigma: float,
+    params: dict,
+    frequencies=None,
+    mode: str = "synaptic",
+    amplitude: float | None = None,
+    duration: float | None = None,
+    n_per_frequency: int | None = None,
+    seed: int | None = None,
+    theory: dict | None = None,
+    simulator: str = "brian2",
+    backend: dict | None = None,
+    perturbation: TransferPerturbation | None = None,
+    **options,
+) -> pd.DataFrame:
+    """Simulated transfer function N(f) at (mu, sigma), one row per frequency.
+
+    Spec (:func:`make_transfer_spec`), run (:func:`run_transfer`) and
+    measurement (:func:`simulation.open_loop_measure.measure_transfer`) in
+    one call.
+
+    Parameters (SI: V, s, Hz)
+    ----------
+    mu, sigma : float
+        Working point (V).
+    params : dict
+        From :func:`mfval.params.load_params`.
+    frequencies : array, optional
+        Modulation frequencies (Hz); rounded to whole cycles of ``duration``.
+        Default: :func:`default_frequencies`.
+    mode : {"synaptic", "membrane"}
+    amplitude : float, optional
+        dmu (V) at the lowest frequency; default ``transfer_amplitude``.
+    duration : float, optional
+        Analysis window after the warm-up (s); default ``transfer_duration``.
+    n_per_frequency : int, optional
+        Neurons per frequency; default ``transfer_neurons_per_frequency``.
+    seed : int, optional
+        Default ``simulation.seed``. Same seed, same numbers.
+    theory : dict, optional
+        ``{"firing_rates", "nu_ext", "N"}`` as from :func:`theory_for`
+        (computed if not given; ``N`` at ``frequencies`` is needed for the
+        response scaling of the amplitude).
+    simulator, backend : str, dict
+        Backend and its options.
+    perturbation : TransferPerturbation, optional
+        Also accepted as the keywords ``mod_delay``, ``drop_synaptic_filter``,
+        ``amplitude_scale``, ``tau_s``.
+    **options
+        See :data:`DEFAULT_OPTIONS`.
+
+    Returns
+    -------
+    DataFrame of :func:`simulation.open_loop_measure.measure_transfer`.
+    """
+    from simulation.open_loop_measure import measure_transfer
+
+    options = dict(options)
+    if any(k in options for k in PERTURBATION_KEYS):
+        if perturbation is not None:
+            raise TypeError("give either perturbation or planted-error keywords, not both")
+        perturbation = TransferPerturbation.from_options(options)
+    spec = make_transfer_spec(
+        mu,
+        sigma,
+        params,
+        frequencies,
+        mode,
+        amplitude,
+        duration,
+        n_per_frequency,
+        seed,
+        theory,
+        simulator,
+        backend,
+        perturbation,
+        **options,
+    )
+    return measure_transfer(run_transfer(spec), spec)
 
 
 def fit_transfer(df: pd.DataFrame, params: dict, method: str = "amplitude") -> pd.DataFrame:
@@ -381,46 +530,84 @@ def fit_transfer(df: pd.DataFrame, params: dict, method: str = "amplitude") -> p
     )
 
 
-def transfer_key(mu, sigma, params, mode, seed, **kwargs) -> str:
-    """Store key: everything that affects a simulated transfer function."""
+def simulator_version(simulator: str) -> str:
+    if simulator == "nest":
+        from simulation.nest_support import nest_version
+
+        return nest_version()
+    import brian2
+
+    return brian2.__version__
+
+
+def recording_key(spec: TransferSpec) -> str:
+    """Store key of an open-loop recording: the spec (minus reference values), versions."""
+    data = dataclasses.asdict(spec)
+    for name in ("theory_rate", "theory_N_re", "theory_N_im"):
+        data.pop(name)
+    versions = {spec.simulator: simulator_version(spec.simulator), "numpy": np.__version__}
+    return stable_hash("transfer-recording", RECORDING_SCHEMA, versions, data)
+
+
+def transfer_key_from_spec(spec: TransferSpec) -> str:
+    """Store key of a measured transfer table."""
+    versions = software_versions()
     return stable_hash(
         "transfer",
         TRANSFER_SCHEMA,
-        software_versions(),
-        params["network"],
-        params["simulation"],
-        float(mu),
-        float(sigma),
-        mode,
-        int(seed),
-        {k: v for k, v in sorted(kwargs.items())},
+        recording_key(spec),
+        versions["scipy"],
+        versions["nnmt"],
+        spec.theory_rate,
+        spec.theory_N_re,
+        spec.theory_N_im,
     )
+
+
+def stored_recording(spec: TransferSpec, store=None):
+    """The spec's Recording from the store (kind ``transfer_recording``), simulated on a miss."""
+    if store is None:
+        return run_transfer(spec)
+    value, _ = store.get_or_compute(
+        "transfer_recording", recording_key(spec), lambda: run_transfer(spec)
+    )
+    return value
+
+
+def run_transfer_task(spec: TransferSpec, store=None) -> pd.DataFrame:
+    """Task function (top level, picklable): recording (stored) and its measurement."""
+    from simulation.open_loop_measure import measure_transfer
+
+    return measure_transfer(stored_recording(spec, store), spec)
 
 
 def transfer_task(
     mu: float, sigma: float, params: dict, mode: str = "synaptic", seed: int | None = None, **kwargs
 ) -> Task:
-    """Store task (kind ``"transfer"``) running :func:`simulate_transfer`.
+    """Store task (kind ``"transfer"``): :func:`make_transfer_spec`, run, measure.
 
-    ``kwargs`` are passed on (frequencies, amplitude, duration,
-    n_per_frequency, mod_delay, drop_synaptic_filter, options) and enter the
-    key, as do the brian2/numpy/scipy/nnmt versions and the seed.
+    ``kwargs`` are keyword arguments of :func:`make_transfer_spec`
+    (frequencies, amplitude, duration, n_per_frequency, simulator, backend,
+    perturbation, options) or perturbation keywords (``mod_delay``,
+    ``drop_synaptic_filter``, ``amplitude_scale``, ``tau_s``). The raw
+    recording is stored too (kind ``transfer_recording``).
     """
-    seed = int(params["simulation"]["seed"] if seed is None else seed)
-    kwargs = {
-        k: (np.asarray(v, float).tolist() if k == "frequencies" else v)
-        for k, v in kwargs.items()
-        if v is not None
-    }
-    kwargs.setdefault("mod_delay", 0.0)
-    kwargs.setdefault("drop_synaptic_filter", False)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if any(k in kwargs for k in PERTURBATION_KEYS):
+        kwargs["perturbation"] = TransferPerturbation.from_options(kwargs)
     plain = {k: v for k, v in params.items() if k in ("network", "simulation", "analysis")}
+    spec = make_transfer_spec(mu, sigma, plain, mode=mode, seed=seed, **kwargs)
+    simulator = spec.simulator
     return Task(
         kind="transfer",
-        key=transfer_key(mu, sigma, plain, mode, seed, **kwargs),
-        func=simulate_transfer,
-        kwargs={"mu": mu, "sigma": sigma, "params": plain, "mode": mode, "seed": seed, **kwargs},
-        label=f"transfer mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV {mode}",
+        key=transfer_key_from_spec(spec),
+        func=run_transfer_task,
+        kwargs={"spec": spec},
+        label=(
+            f"transfer mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV {mode}"
+            + ("" if simulator == "brian2" else f" [{simulator}]")
+        ),
+        pass_store=True,
     )
 
 

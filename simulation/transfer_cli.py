@@ -11,10 +11,16 @@ reads the stored result.
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, add_point_argument
+from mfval.cli import (
+    add_common_arguments,
+    add_point_argument,
+    add_simulator_argument,
+    require_simulators,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="amplitude",
         help="low-pass fit to |N| (as nnmt does; default) or to Re and Im",
     )
+    add_simulator_argument(parser)
     add_common_arguments(parser)
 
 
@@ -46,6 +53,10 @@ def main(args: argparse.Namespace) -> int:
     from mfval.tasks import run_tasks, scheduler_client
     from simulation.open_loop import fit_transfer, transfer_task
 
+    if len(args.simulator) != 1:
+        print("mfval transfer: --simulator takes one simulator here", file=sys.stderr)
+        return 2
+    require_simulators(args.simulator, "transfer")
     params = load_params(args.params)
     points = args.point or [(float(m), float(s)) for m, s in params["scan"]["marked_points"]]
     modes = args.mode or ["synaptic"]
@@ -53,6 +64,7 @@ def main(args: argparse.Namespace) -> int:
         "amplitude": None if args.amplitude is None else args.amplitude * 1e-3,
         "duration": args.duration,
         "n_per_frequency": args.n_per_frequency,
+        "simulator": args.simulator[0],
     }
     tasks = [
         transfer_task(mu, sigma, params, mode, args.seed, **kwargs)

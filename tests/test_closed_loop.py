@@ -9,7 +9,7 @@ import pytest
 from comparison.checks import VERDICT_FAIL, VERDICT_PASS
 from comparison.closed_loop import load_closed_loop_config, spectrum_rows
 from comparison.sweep import estimate_onset
-from simulation.closed_loop import measure_spectra, recording_from_details
+from simulation.closed_loop import measure_spectra, recording_window
 from theory.closed_loop import closed_loop_point
 
 NETWORK_N = [40, 10]
@@ -19,18 +19,23 @@ def _network():
     return {"N": np.array(NETWORK_N), "populations": ["E", "I"]}
 
 
-def test_recording_from_details_uses_exact_steps_and_window():
-    dt = 1e-4
-    steps = np.array([1999, 2000, 2001, 2500, 11999, 12000])
-    details = {"spike_t": steps * dt, "spike_i": np.array([0, 39, 40, 49, 3, 3])}
-    rec = recording_from_details(details, _network(), dt, warmup=0.2, duration=1.0)
-    assert rec["n_steps"] == 10000
-    assert rec["steps"].tolist() == [0, 1, 500, 9999]  # window [2000, 12000)
-    assert rec["populations"].tolist() == [0, 1, 1, 0]
-    assert rec["neurons"].tolist() == [39, 0, 9, 3]
-    details["spike_t"] = details["spike_t"] + 0.3 * dt
-    with pytest.raises(ValueError, match="time grid"):
-        recording_from_details(details, _network(), dt, 0.2, 1.0)
+def test_recording_window_uses_exact_steps_and_window():
+    from types import SimpleNamespace
+
+    from simulation.recording import Recording
+
+    # window: detection steps w + 1 .. w + n (w = 2000, n = 10000)
+    steps = np.array([2000, 2001, 2002, 2501, 12000, 12001])
+    rec = Recording("brian2", "x", 1e-4, 12000, 50, steps, np.array([0, 39, 40, 49, 3, 3]))
+    spec = SimpleNamespace(warmup_steps=2000, duration_steps=10000, dt=1e-4, network={**_network()})
+    w = recording_window(rec, spec)
+    assert w["n_steps"] == 10000
+    assert w["steps"].tolist() == [0, 1, 500, 9999]
+    assert w["populations"].tolist() == [0, 1, 1, 0]
+    assert w["neurons"].tolist() == [39, 0, 9, 3]
+    rec.conventions["spike_step"] = "something else"
+    with pytest.raises(ValueError):
+        recording_window(rec, spec)
 
 
 def test_measure_spectra_on_poisson_recording():

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mfval.params import load_params
-from simulation.network import _input_code, check_poisson_drive
+from simulation.network import check_poisson_drive
+from simulation.network_brian2 import _input_code
 
 
 @pytest.fixture(scope="module")

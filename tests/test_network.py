@@ -56,17 +56,22 @@ def test_brian_objects_weights_delays(small_params):
     import brian2 as b2
 
     from simulation.device import configure_runtime
-    from simulation.network import build_brian_network
+    from simulation.network import NetworkPerturbation, make_network_spec
+    from simulation.network_brian2 import build_brian_network
 
     net = small_params["network"]
+    spec = make_network_spec(
+        10e-3,
+        10e-3,
+        small_params,
+        perturbation=NetworkPerturbation.from_options({"weight_scale_exc": 1.1}),
+    )
     configure_runtime()
     b2.start_scope()
     conn = build_connectivity(net, np.random.RandomState(1))
     n = int(np.sum(net["N"]))
     lam = np.array([9.55, 1.57])
-    obj = build_brian_network(
-        small_params, conn, lam, np.zeros(n), 0.0, np.arange(3), weight_scale_exc=1.1
-    )
+    obj = build_brian_network(spec.simulated_network(), conn, lam, np.zeros(n), 0.0, np.arange(3))
     W, K = np.asarray(net["W"]), np.asarray(net["K"])
     for (t, s), syn in obj["synapses"].items():
         _, t_off, t_n = population_slices(net)[t]

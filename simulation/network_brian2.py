@@ -1,0 +1,423 @@
+"""Brian2 backend of the E-I network protocol: ``run_network_brian2(spec) -> Recording``.
+
+Builds the network of a :class:`simulation.network.NetworkSpec` in Brian2
+(model of :mod:`simulation.lif`, connectivity of
+:func:`simulation.network.build_connectivity`) and returns the raw
+:class:`simulation.recording.Recording`; the measurements live in
+:mod:`simulation.network_measure`.
+
+- External drive: Poisson counts per step and source drawn **exactly** from
+  Poisson(rate * dt) (:data:`simulation.lif.FAST_POISSON_INPUT_CODE` for C++
+  standalone and Cython: by default inversion of a tabulated CDF with a guide
+  table, one uniform for lam < 100, Brian2's PTRS sampler above, see
+  :func:`simulation.lif.table_poisson_function`; Brian2's ``poisson()`` for
+  other targets), so there is no rate * dt <= 1 limit and no binomial variance
+  deficit. A binomial split exists only as a perturbation of the spec
+  (``poisson_split_p``), see :func:`simulation.network.check_poisson_drive`.
+- Targets: ``cpp_standalone`` (default) compiles one binary per process and
+  network structure (key: network parameters, dt, warm-up + duration,
+  recorded count, perturbation options compiled into the code, sampler,
+  threads) and reuses it for every seed and working point: seed,
+  connectivity, recorded neurons, v, I and lam are set at run time. It gives
+  the same spikes as ``cython`` for the same seed (same RNG, same samplers;
+  tested).
+- Seeds: ``brian2.seed(seed)`` (Cython) or the same seeding of the standalone
+  generators at run time for the Poisson drive; connectivity, initial v and
+  recorded neurons come from :func:`simulation.network.initial_state`.
+
+Conventions of the Recording (see :mod:`simulation.recording`): Brian2's
+SpikeMonitor stores the clock time t of the step in which the state was
+advanced from t to t + dt and found above threshold, so ``spike_step =
+round(t / dt) + 1``. The synaptic current is recorded ``before_groups``, i.e.
+at grid time k dt after the external jumps (``start``) and the recurrent
+jumps (``synapses`` slot of the previous step) of that time:
+``state_sample = "after_jumps"``, ``state_step = round(t / dt)``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import time
+
+import numpy as np
+
+from mfval.params import stable_hash
+from simulation.device import (
+    configure_runtime,
+    load_standalone_template,
+    new_standalone_device,
+    new_standalone_dir,
+    remove_standalone_dir,
+    save_standalone_template,
+)
+from simulation.lif import make_lif_group
+from simulation.recording import STATE_AFTER_JUMPS, Recording
+
+#: exact Poisson samplers of the external drive (Cython): Brian2's ``poisson()``,
+#: sequential CDF inversion, tabulated CDF inversion from the mode
+POISSON_SAMPLERS = ("brian2", "inversion", "table")
+
+
+def _input_code(
+    split: dict | None,
+    drop_external: str | None,
+    extra_ns: dict,
+    fast_poisson: bool | str = False,
+):
+    """Per-step external drive code and namespace additions.
+
+    ``fast_poisson``: False or ``"brian2"`` (Brian2's ``poisson()``), True or
+    ``"inversion"`` (:func:`simulation.lif.fast_poisson_function`),
+    ``"table"`` (:func:`simulation.lif.table_poisson_function`).
+    """
+    from simulation.lif import (
+        FAST_POISSON_INPUT_CODE,
+        POISSON_INPUT_CODE,
+        fast_poisson_function,
+        table_poisson_function,
+    )
+
+    sampler = {False: "brian2", True: "inversion"}.get(fast_poisson, fast_poisson)
+    if sampler not in POISSON_SAMPLERS:
+        raise ValueError(f"poisson_sampler must be one of {POISSON_SAMPLERS}, got {sampler!r}")
+    if split is None:
+        if sampler == "inversion":
+            extra_ns["poisson_fast"] = fast_poisson_function()
+            return FAST_POISSON_INPUT_CODE
+        if sampler == "table":
+            extra_ns["poisson_fast"] = table_poisson_function()
+            return FAST_POISSON_INPUT_CODE
+        return POISSON_INPUT_CODE
+    import brian2 as b2
+
+    terms = []
+    for idx, (name, weight) in enumerate((("exc", "W_exc"), ("inh", "W_inh"))):
+        if drop_external == name or split["p"][idx] == 0:
+            continue
+        func = b2.BinomialFunction(
+            int(split["n"][idx]),
+            float(split["p"][idx]),
+            approximate=False,
+            name=f"_binomial_split_{name}*",
+        )
+        extra_ns[f"binomial_{name}"] = func
+        terms.append(f"{weight} * binomial_{name}()")
+    return ("I += " + " + ".join(terms)) if terms else ""
+
+
+def build_brian_network(
+    network: dict,
+    conn: dict,
+    lam,
+    v0: np.ndarray,
+    I0: float,
+    record_idx: np.ndarray,
+    split: dict | None = None,
+    drop_external: str | None = None,
+    fast_poisson: bool | str = False,
+) -> dict:
+    """Brian2 objects of the network (in the current scope and device).
+
+    Parameters
+    ----------
+    network : dict
+        Network parameters as simulated (SI), i.e. with any perturbation of
+        the spec applied (:meth:`simulation.network.NetworkSpec.simulated_network`).
+    conn : dict
+        From :func:`simulation.network.build_connectivity`.
+    lam : array of shape (2,)
+        Expected external counts per step (exc., inh. source).
+    v0 : array
+        Initial membrane potentials relative to E_L, V.
+    I0 : float
+        Initial synaptic current, A.
+    record_idx : array
+        Neurons whose current is recorded.
+    split : dict, optional
+        Perturbation: binomial split (from :func:`simulation.network.check_poisson_drive`).
+    fast_poisson : bool or str
+        Exact Poisson sampler (Cython only), see :func:`_input_code`:
+        ``"inversion"`` (True; 1.8x faster drive than Brian2's ``poisson()``
+        at lam ~ 10, measured) or ``"table"`` (tabulated CDF inversion).
+
+    Returns
+    -------
+    dict
+        ``network``, ``group``, ``synapses`` (dict by (t, s)), ``spikes``,
+        ``current``.
+    """
+    import brian2 as b2
+
+    net = network
+    W_ext = np.asarray(net["W_ext"], float)
+    if not np.allclose(W_ext, W_ext[0]):
+        raise NotImplementedError("external weights that differ between target populations")
+    W = np.asarray(net["W"], float)
+    extra_ns: dict = {}
+    code = _input_code(split, drop_external, extra_ns, fast_poisson)
+    group = make_lif_group(
+        len(v0),
+        net,
+        W_ext[0, 0],
+        W_ext[0, 1],
+        name="network",
+        input_code=code,
+        extra_namespace=extra_ns,
+    )
+    group.v = v0 * b2.volt
+    group.I = I0 * b2.amp
+    group.lam_exc = lam[0]
+    group.lam_inh = lam[1]
+    synapses = {}
+    for (t, s), (i, j) in conn.items():
+        if len(i) == 0:
+            continue
+        weight = W[t, s]
+        syn = b2.Synapses(
+            group,
+            group,
+            on_pre="I_post += w_rec",
+            delay=net["delay"] * b2.second,
+            namespace={"w_rec": weight * b2.amp},
+            name=f"syn_{t}{s}",
+        )
+        syn.connect(i=i, j=j)
+        synapses[(t, s)] = syn
+    spikes = b2.SpikeMonitor(group, name="spikes")
+    current = b2.StateMonitor(group, "I", record=record_idx, when="before_groups", name="current")
+    network = b2.Network(group, *synapses.values(), spikes, current)
+    return {
+        "network": network,
+        "group": group,
+        "synapses": synapses,
+        "spikes": spikes,
+        "current": current,
+    }
+
+
+#: compiled standalone models of this process, by structure key (most recent last)
+_STANDALONE_MODELS: dict = {}
+#: most standalone models kept per process (each holds a build folder)
+MAX_STANDALONE_MODELS = 2
+
+
+def _clear_standalone_models() -> None:
+    for model in _STANDALONE_MODELS.values():
+        remove_standalone_dir(model["directory"])
+    _STANDALONE_MODELS.clear()
+
+
+atexit.register(_clear_standalone_models)
+
+
+def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
+    """C++ for ``main``: per-run seed, connectivity and recorded neurons from files.
+
+    Read from ``mfval_run/`` of the build folder (written by
+    :func:`_write_standalone_inputs` before every run), so that one binary
+    serves every seed and working point.
+    """
+    lines = [
+        "{",
+        "auto _mfval_load = [](const char* fn, char* p, size_t n) {",
+        "    std::ifstream f(fn, std::ios::binary);",
+        "    f.read(p, n);",
+        "    if (!f || (size_t)f.gcount() != n) {",
+        '        std::cerr << "mfval: cannot read " << fn << std::endl;',
+        "        exit(1);",
+        "    }",
+        "};",
+        "long long _mfval_seed = 0;",
+        "{",
+        '    std::ifstream f("mfval_run/seed.txt");',
+        "    f >> _mfval_seed;",
+        '    if (!f) { std::cerr << "mfval: cannot read seed" << std::endl; exit(1); }',
+        "}",
+        f"for (int _i = 0; _i < {max(1, n_threads)}; _i++)",
+        "    brian::_random_generators[_i].seed(_mfval_seed + _i);",
+    ]
+    for syn in objects["synapses"].values():
+        for var in ("_synaptic_pre", "_synaptic_post"):
+            arr = device.get_array_name(syn.variables[var], access_data=False)
+            lines.append(
+                f'_mfval_load("mfval_run/{syn.name}{var}.dat", (char*)&brian::{arr}[0], '
+                f"brian::{arr}.size() * sizeof(int32_t));"
+            )
+    idx = objects["current"].variables["_indices"]
+    arr = device.get_array_name(idx)
+    lines.append(
+        f'_mfval_load("mfval_run/current_indices.dat", (char*)brian::{arr}, '
+        f"{idx.size} * sizeof(int32_t));"
+    )
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _write_standalone_inputs(model: dict, conn: dict, record_idx: np.ndarray, seed: int) -> None:
+    folder = model["directory"] / "mfval_run"
+    folder.mkdir(exist_ok=True)
+    (folder / "seed.txt").write_text(f"{int(seed)}\n")
+    for (t, s), syn in model["objects"]["synapses"].items():
+        i, j = conn[(t, s)]
+        np.ascontiguousarray(i, np.int32).tofile(folder / f"{syn.name}_synaptic_pre.dat")
+        np.ascontiguousarray(j, np.int32).tofile(folder / f"{syn.name}_synaptic_post.dat")
+    np.ascontiguousarray(record_idx, np.int32).tofile(folder / "current_indices.dat")
+
+
+def _standalone_model(key: str, build_args: dict, openmp_threads: int, total: float, dt: float):
+    """The compiled standalone model for ``key`` (built on a miss); also the compile time.
+
+    ``build_args`` are the arguments of :func:`build_brian_network` for the
+    build; everything that varies between seeds and working points (seed,
+    connectivity, recorded neurons, v, I, lam) is set again at every run.
+    """
+    import brian2 as b2
+
+    if key in _STANDALONE_MODELS:
+        model = _STANDALONE_MODELS.pop(key)
+        _STANDALONE_MODELS[key] = model  # most recently used last
+        return model, 0.0
+    while len(_STANDALONE_MODELS) >= MAX_STANDALONE_MODELS:
+        old = _STANDALONE_MODELS.pop(next(iter(_STANDALONE_MODELS)))
+        remove_standalone_dir(old["directory"])
+    t0 = time.perf_counter()
+    directory = new_standalone_dir()
+    load_standalone_template(directory, key)
+    device = new_standalone_device(directory, openmp_threads)
+    try:
+        b2.start_scope()
+        b2.defaultclock.dt = dt * b2.second
+        objects = build_brian_network(**build_args)
+        device.insert_code("main", _standalone_load_code(device, objects, openmp_threads))
+        objects["network"].run(total * b2.second)
+        device.build(directory=str(directory), compile=True, run=False)
+    except BaseException:
+        remove_standalone_dir(directory)
+        raise
+    finally:
+        b2.set_device("runtime")
+        b2.prefs.devices.cpp_standalone.openmp_threads = 0
+    save_standalone_template(directory, key)
+    model = {"device": device, "objects": objects, "directory": directory}
+    _STANDALONE_MODELS[key] = model
+    return model, time.perf_counter() - t0
+
+
+def brian2_version() -> str:
+    import brian2
+
+    return brian2.__version__
+
+
+def run_network_brian2(spec, report: str | None = None) -> Recording:
+    """Simulate a :class:`simulation.network.NetworkSpec` with Brian2; the raw Recording.
+
+    Backend options (``spec.backend``): ``target`` (``"cpp_standalone"``,
+    default, ``"cython"`` or ``"numpy"``), ``openmp_threads`` (standalone;
+    leave 0 where cores are shared: with more runnable threads than cores,
+    OpenMP's per-step barriers made 0.2 s take 120-210 s instead of 0.6 s
+    here), ``poisson_sampler`` (see :data:`POISSON_SAMPLERS`; ``numpy``
+    uses numpy's sampler). ``report``: Brian2 progress report (``"stderr"``).
+    """
+    import brian2 as b2
+
+    from simulation.network import initial_state
+
+    opts = spec.backend_options()
+    target, threads, sampler = opts["target"], opts["openmp_threads"], opts["poisson_sampler"]
+    dt = spec.dt
+    pert = spec.perturbation
+    network = spec.simulated_network()
+    drive = spec.drive()
+    lam = spec.lam()
+    total = spec.warmup + spec.duration
+    n_steps = spec.n_steps
+    t_setup = time.perf_counter()
+    state = initial_state(spec)
+    conn, v0, record_idx, I0 = state["conn"], state["v0"], state["record_idx"], state["I0"]
+    split = drive if pert.poisson_split_p is not None else None
+    build_args = {
+        "network": network,
+        "conn": conn,
+        "lam": lam,
+        "v0": v0,
+        "I0": I0,
+        "record_idx": record_idx,
+        "split": split,
+        "drop_external": pert.drop_external,
+        "fast_poisson": (sampler if target != "numpy" else "brian2"),
+    }
+    if target == "cpp_standalone":
+        key = stable_hash(
+            "network-standalone",
+            brian2_version(),
+            network,
+            dt,
+            total,
+            [len(record_idx)],
+            # the split's binomial functions are compiled in; lam and drop_external are data
+            None if split is None else [drive["n"].tolist(), drive["p"].tolist()],
+            pert.drop_external if split is not None else None,
+            sampler,
+            int(threads),
+        )
+        model, compile_s = _standalone_model(key, build_args, threads, total, dt)
+        objects = model["objects"]
+        group = objects["group"]
+        _write_standalone_inputs(model, conn, record_idx, spec.seed)
+        setup_s = time.perf_counter() - t_setup - compile_s
+        t0 = time.perf_counter()
+        model["device"].run(
+            directory=str(model["directory"]),
+            with_output=False,
+            run_args={
+                group.v: v0 * b2.volt,
+                group.I: I0 * b2.amp,
+                group.lam_exc: lam[0],
+                group.lam_inh: lam[1],
+            },
+        )
+        run_s = time.perf_counter() - t0
+    else:
+        configure_runtime(target)
+        b2.start_scope()
+        b2.defaultclock.dt = dt * b2.second
+        b2.seed(spec.seed)
+        objects = build_brian_network(**build_args)
+        network_obj = objects["network"]
+        setup_s = time.perf_counter() - t_setup
+        t0 = time.perf_counter()
+        network_obj.run(dt * b2.second)  # code generation and compilation (or cache load)
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        network_obj.run(
+            total * b2.second - dt * b2.second, report=report, report_period=10 * b2.second
+        )
+        run_s = time.perf_counter() - t0
+    spikes, current = objects["spikes"], objects["current"]
+    spike_label = np.round(np.asarray(spikes.t[:] / b2.second, float) / dt).astype(np.int64)
+    rec_step = np.round(np.asarray(current.t[:] / b2.second, float) / dt).astype(np.int64)
+    return Recording(
+        simulator="brian2",
+        version=brian2_version(),
+        dt=dt,
+        n_steps=n_steps,
+        n_neurons=len(v0),
+        # SpikeMonitor time = start of the step whose end state crossed: detection one step later
+        spike_step=spike_label + 1,
+        spike_sender=np.asarray(spikes.i[:], dtype=np.int32),
+        state={"I": np.asarray(current.I[:] / b2.amp, float)},
+        state_index={"I": np.asarray(record_idx, np.int32)},
+        state_step={"I": rec_step},
+        conventions={"state_sample": STATE_AFTER_JUMPS},
+        metadata={
+            "target": target,
+            "threads": int(threads),
+            "poisson_sampler": sampler,
+            "seed": int(spec.seed),
+            "setup_s": float(setup_s),
+            "compile_s": float(compile_s),
+            "run_s": float(run_s),
+            "out_degree": state["out_degree"],
+        },
+    )

@@ -1,0 +1,180 @@
+"""Measurements of an open-loop Recording, shared by every simulator backend.
+
+:func:`measure_transfer` returns the table of
+:func:`simulation.open_loop.transfer_task` (one row per frequency). Its
+measured columns come from:
+
+================================================  ==================================
+column                                            function
+================================================  ==================================
+``tf_*``, ``amp_*``, ``phase_*``, ``rate_hz``,    :func:`measure_response`
+``rate_se_hz``                                    (:func:`simulation.spectral.fourier_response`)
+``rate_mean_hz``, ``rate_mean_se_hz``             :func:`measure_mean_rate`
+``mu_realized_mV``, ``mu_realized_se_mV``         :func:`measure_probe_mu`
+================================================  ==================================
+
+Window: spikes with detection steps w + 1 .. w + n (w warm-up steps, n
+analysis steps; Recording convention ``spike_step``), i.e. the grid
+interval (t0, t0 + T] with T a whole number of cycles of every frequency.
+
+Stimulus: the response is divided by the nominal dmu of the spec times the
+Recording's ``stimulus_factor`` (complex, per frequency: how the backend's
+modulation is realized on the grid relative to the nominal one, see
+:mod:`simulation.recording`). A perturbation of the applied amplitude is
+*not* in that factor, so it shows up in N.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from simulation.recording import SPIKE_STEP_CONVENTION
+from simulation.spectral import fourier_response
+
+
+def stimulus_factor(recording) -> np.ndarray:
+    """Complex factor per frequency of the Recording (1 if the backend states none)."""
+    conv = recording.conventions
+    if "stimulus_factor_re" not in conv:
+        raise ValueError(
+            f"recording of {recording.simulator} states no stimulus_factor: the phase "
+            "convention of its modulation is unknown"
+        )
+    return np.asarray(conv["stimulus_factor_re"], float) + 1j * np.asarray(
+        conv["stimulus_factor_im"], float
+    )
+
+
+def measure_response(recording, spec) -> dict:
+    """N(f) (Hz/V) with SEs from independent sub-groups (:func:`fourier_response`).
+
+    Returns the dict of :func:`simulation.spectral.fourier_response` with
+    ``N``, ``N_groups``, ``se_re``, ``se_im``, ``amp``, ``amp_se``,
+    ``phase``, ``phase_se`` referred to the realized stimulus.
+    """
+    from simulation.open_loop import neuron_layout
+
+    recording.require("spike_step", SPIKE_STEP_CONVENTION)
+    group_of, sub_of = neuron_layout(spec)
+    factor = stimulus_factor(recording)
+    dt = spec.dt
+    # detection times k dt; the window (t0 + dt/2, t0 + T + dt/2) selects k = w+1 .. w+n
+    # without float rounding at its edges and still holds whole cycles
+    r = fourier_response(
+        recording.spike_step * dt,
+        recording.spike_sender,
+        group_of,
+        sub_of,
+        np.asarray(spec.frequencies, float),
+        np.asarray(spec.amplitudes, float),
+        spec.warmup_steps * dt + 0.5 * dt,
+        spec.duration,
+        n_subgroups=spec.n_subgroups,
+    )
+    # divide by the realized stimulus factor F: N -> N / F (rotation and scaling)
+    inv = 1.0 / factor
+    N = r["N"] * inv
+    groups = r["N_groups"] * inv[:, None]
+    m = spec.n_subgroups
+    re, im = groups.real, groups.imag
+    se_re = re.std(axis=1, ddof=1) / np.sqrt(m)
+    se_im = im.std(axis=1, ddof=1) / np.sqrt(m)
+    cov = np.array([np.cov(re[i], im[i])[0, 1] for i in range(len(N))]) / m
+    amp = np.abs(N)
+    amp_se = np.sqrt(
+        np.maximum(N.real**2 * se_re**2 + N.imag**2 * se_im**2 + 2 * N.real * N.imag * cov, 0)
+    ) / np.where(amp > 0, amp, np.nan)
+    phase_se = np.sqrt(
+        np.maximum(N.imag**2 * se_re**2 + N.real**2 * se_im**2 - 2 * N.real * N.imag * cov, 0)
+    ) / np.where(amp > 0, amp**2, np.nan)
+    return {
+        **r,
+        "N": N,
+        "N_groups": groups,
+        "se_re": se_re,
+        "se_im": se_im,
+        "cov_re_im": cov,
+        "amp": amp,
+        "amp_se": amp_se,
+        "phase": np.angle(N),
+        "phase_se": phase_se,
+    }
+
+
+def measure_mean_rate(recording, spec) -> tuple[float, float]:
+    """Mean rate (Hz) over all modulated neurons in the window, SE over neurons."""
+    recording.require("spike_step", SPIKE_STEP_CONVENTION)
+    k = recording.spike_step - (spec.warmup_steps + 1)
+    keep = (k >= 0) & (k < spec.duration_steps)
+    n = spec.n_neurons
+    per_neuron = np.bincount(recording.spike_sender[keep], minlength=n)[:n] / spec.duration
+    return float(per_neuron.mean()), float(per_neuron.std(ddof=1) / np.sqrt(n))
+
+
+def measure_probe_mu(recording, spec) -> tuple[float, float]:
+    """Realized mean input (V): mean free potential of the probe neurons after the warm-up.
+
+    SE over probe neurons (independent). NaN without probes.
+    """
+    if spec.n_probe <= 0 or "v" not in recording.state:
+        return float("nan"), float("nan")
+    v = recording.state["v"][:, recording.state_step["v"] >= spec.warmup_steps]
+    means = v.mean(axis=1)
+    return float(means.mean()), float(means.std(ddof=1) / np.sqrt(len(means)))
+
+
+def measure_transfer(recording, spec) -> pd.DataFrame:
+    """The transfer table, one row per frequency.
+
+    Columns: mu_mV, sigma_mV, mode, frequency_hz, tf_re_hz_per_mV,
+    tf_im_hz_per_mV, tf_re_se_hz_per_mV, tf_im_se_hz_per_mV, amp_hz_per_mV,
+    amp_se_hz_per_mV, phase_deg, phase_se_deg, rate_hz, rate_se_hz,
+    rate_mean_hz, rate_mean_se_hz, mu_realized_mV, mu_realized_se_mV,
+    theory_rate_hz, theory_amp_hz_per_mV, theory_phase_deg, amplitude_mV,
+    duration_s, warmup_s, seed, n_neurons, n_subgroups, mod_delay_s,
+    drop_synaptic_filter, amplitude_scale, simulator, simulator_version,
+    wall_s.
+    """
+    r = measure_response(recording, spec)
+    rate_mean, rate_mean_se = measure_mean_rate(recording, spec)
+    mu_real, mu_real_se = measure_probe_mu(recording, spec)
+    N_th = np.asarray(spec.theory_N_re) + 1j * np.asarray(spec.theory_N_im)
+    pert = spec.perturbation
+    return pd.DataFrame(
+        {
+            "mu_mV": spec.mu * 1e3,
+            "sigma_mV": spec.sigma * 1e3,
+            "mode": spec.mode,
+            "frequency_hz": np.asarray(spec.frequencies, float),
+            "tf_re_hz_per_mV": r["N"].real * 1e-3,
+            "tf_im_hz_per_mV": r["N"].imag * 1e-3,
+            "tf_re_se_hz_per_mV": r["se_re"] * 1e-3,
+            "tf_im_se_hz_per_mV": r["se_im"] * 1e-3,
+            "amp_hz_per_mV": r["amp"] * 1e-3,
+            "amp_se_hz_per_mV": r["amp_se"] * 1e-3,
+            "phase_deg": np.degrees(r["phase"]),
+            "phase_se_deg": np.degrees(r["phase_se"]),
+            "rate_hz": r["rate"],
+            "rate_se_hz": r["rate_se"],
+            "rate_mean_hz": rate_mean,
+            "rate_mean_se_hz": rate_mean_se,
+            "mu_realized_mV": mu_real * 1e3,
+            "mu_realized_se_mV": mu_real_se * 1e3,
+            "theory_rate_hz": spec.theory_rate,
+            "theory_amp_hz_per_mV": np.abs(N_th) * 1e-3,
+            "theory_phase_deg": np.degrees(np.angle(N_th)),
+            "amplitude_mV": np.asarray(spec.amplitudes) * 1e3,
+            "duration_s": spec.duration,
+            "warmup_s": spec.warmup,
+            "seed": spec.seed,
+            "n_neurons": r["n_neurons"],
+            "n_subgroups": spec.n_subgroups,
+            "mod_delay_s": float(pert.mod_delay),
+            "drop_synaptic_filter": bool(pert.drop_synaptic_filter),
+            "amplitude_scale": float(pert.amplitude_scale),
+            "simulator": recording.simulator,
+            "simulator_version": recording.version,
+            "wall_s": float(recording.metadata.get("wall_s", np.nan)),
+        }
+    )
