@@ -117,6 +117,11 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
     lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
     assert (lif["verdict"] == VERDICT_PASS).all()
+    from comparison.closed_loop import ClosedLoopResult, report_section
+
+    section = report_section(ClosedLoopResult(spectra, pd.DataFrame(), stats, rows))
+    assert section[0].startswith("## Closed loop at (10, 10) mV")
+    assert any("| E" in line and "| 150" in line for line in section)
     assert len(rows[rows["quantity"] == "psd"]) == 2 * len(config["check_frequencies"])
     spectra["psd_per_s"] *= 3.0
     stats["cv"] = 0.5
