@@ -77,6 +77,10 @@ def main(args: argparse.Namespace) -> int:
     if not result.cross_simulator.empty:
         write_csv(result.cross_simulator, out / "cross_simulator.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
+    if result.closed_loop is not None:
+        from comparison.closed_loop import write_closed_loop_outputs
+
+        write_closed_loop_outputs(result.closed_loop, out)
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
     write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")

@@ -34,6 +34,8 @@ PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
         {"poisson_split_p": 0.05, "allow_biased_poisson": True},
         {},
     ),
+    # closed loop only (comparison.closed_loop.CLOSED_LOOP_PLANTED): delay x2
+    "recurrent_delay_doubled": ({}, {}),
 }
 
 
@@ -50,6 +52,9 @@ class RunSettings:
     #: simulators to run; the first is compared with theory, the others with it
     #: (:mod:`comparison.cross_simulator`)
     simulators: list = field(default_factory=lambda: ["brian2"])
+    #: closed-loop spectra at this point (V), None: not simulated
+    closed_loop_point: tuple[float, float] | None = None
+    closed_loop_options: dict = field(default_factory=dict)
 
 
 def marked_points(params: dict) -> list[tuple[float, float]]:
@@ -76,6 +81,8 @@ def default_settings(params: dict, full_grid: bool = False, quick: bool = False)
         transfer_points=points,
         network_options=network_options,
         transfer_options=transfer_options,
+        closed_loop_point=tuple(float(x) for x in params["scan"]["stability_point"]),
+        closed_loop_options={"quick": True} if quick else {},
     )
 
 
@@ -95,6 +102,8 @@ class ValidationResult:
     by_simulator: dict = field(default_factory=dict)
     #: Brian2 vs NEST rows (:func:`comparison.cross_simulator.cross_simulator_table`)
     cross_simulator: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: closed-loop tables (comparison.closed_loop.ClosedLoopResult), or None
+    closed_loop: object = None
 
 
 def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
@@ -186,7 +195,15 @@ def run_validation(
     # longest tasks first, so that the workers finish together
     transfer_all = [t for _, _, transfer_tasks in per_simulator for t in transfer_tasks]
     network_all = [t for _, network_tasks, _ in per_simulator for t in network_tasks]
-    tasks = transfer_all + network_all
+    closed = None
+    if settings.closed_loop_point is not None:
+        from comparison.closed_loop import ClosedLoopRun
+
+        closed = ClosedLoopRun(
+            params, settings, store, workers, progress, client, simulator=settings.simulators[0]
+        )
+    closed_tasks = closed.simulation_tasks if closed else []
+    tasks = closed_tasks + transfer_all + network_all
     values = run_tasks(tasks, store, workers, "simulation", progress, client)
     results = {id(t): v for t, v in zip(tasks, values)}
     by_simulator = {}
@@ -206,6 +223,11 @@ def run_validation(
         from comparison.cross_simulator import cross_simulator_table
 
         cross = cross_simulator_table(by_simulator)
+    closed_loop = (
+        closed.finish([results[id(t)] for t in closed_tasks], transfer) if closed else None
+    )
+    if closed_loop is not None:
+        comparison = pd.concat([comparison, closed_loop.comparison], ignore_index=True)
     return ValidationResult(
         scan=scan,
         theory_transfer=theory_transfer,
@@ -217,6 +239,7 @@ def run_validation(
         config=config,
         by_simulator=by_simulator,
         cross_simulator=cross,
+        closed_loop=closed_loop,
     )
 
 

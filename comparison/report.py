@@ -112,5 +112,8 @@ def render_report(result, figure_name: str, elapsed_s: float, command: str) -> s
     from comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))
+    from comparison.closed_loop import report_section
+
+    lines += report_section(getattr(result, "closed_loop", None))
     lines += ["## Figure", "", f"![Figure 5 with simulation]({figure_name})", ""]
     return "\n".join(lines)

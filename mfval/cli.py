@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "simulate": ("simulation.network_cli", "spiking E-I network at working points: rates"),
     "transfer": ("simulation.transfer_cli", "open-loop neurons with modulated input: N(f)"),
     "run": ("comparison.cli", "main job: theory, simulations, comparison, figure, report"),
+    "sweep": (
+        "comparison.sweep_cli",
+        "onset of the oscillatory instability versus g (closed loop)",
+    ),
     "cache": ("mfval.cache_cli", "show or clear the results store"),
 }
 

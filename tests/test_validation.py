@@ -53,7 +53,10 @@ def validation_result(request, params):
     from comparison.pipeline import RunSettings, run_validation
 
     points = validation_points(request.config)
-    settings = RunSettings(network_points=points, transfer_points=points)
+    stability = tuple(float(x) for x in params["scan"]["stability_point"])
+    settings = RunSettings(
+        network_points=points, transfer_points=points, closed_loop_point=stability
+    )
     from mfval.store import ResultStore
 
     return run_validation(params, settings, ResultStore(validation_store_dir()), progress=True)
@@ -68,8 +71,34 @@ def _describe(row) -> str:
     )
 
 
+#: closed-loop checks at the stability point (comparison/closed_loop.py)
+CLOSED_LOOP_CHECKS = [
+    (q, pop)
+    for q in (
+        "psd",
+        "psd_aggregate",
+        "psd_rate_model",
+        "psd_rate_model_aggregate",
+        "psd_semi_empirical",
+        "cv",
+    )
+    for pop in ("E", "I")
+]
+
+
+@pytest.mark.parametrize(
+    "check", CLOSED_LOOP_CHECKS, ids=[f"closed-loop-{q}-{p}" for q, p in CLOSED_LOOP_CHECKS]
+)
+def test_closed_loop_vs_theory(validation_result, params, check):
+    stability = tuple(float(x) for x in params["scan"]["stability_point"])
+    _assert_checks(validation_result, stability, *check)
+
+
 def test_theory_vs_simulation(validation_result, point, check):
-    quantity, population = check
+    _assert_checks(validation_result, point, *check)
+
+
+def _assert_checks(validation_result, point, quantity, population):
     table = validation_result.comparison
     rows = table[
         (abs(table["mu_mV"] - point[0] * 1e3) < 1e-9)

@@ -1,0 +1,216 @@
+"""Measurements of population activity from spike data: rate spectra, CV, Fano factor.
+
+Pure functions of plain arrays; every backend's recording can be measured
+with them. Input convention:
+
+- ``steps``: integer time-step index of every spike (int array), counted
+  from the start of the measurement window (0 <= step < n_steps). Spike
+  times lie on the time grid, so the step index is exact; never bin by
+  rounding a float time that may sit at a half step (that jitters spikes
+  between bins and puts spectral lines at multiples of 1/(2 dt)).
+- ``neurons``: index of the spiking neuron within its population (int).
+- ``populations``: population index of every spike (int).
+- ``sizes``: neurons per population.
+
+Spectrum convention (nnmt's): the two-sided power spectral density of the
+population-averaged rate r(t) = (spikes of the population in a step) /
+(N dt), in 1/s: for independent Poisson trains at rate nu it is nu/N at
+every frequency.
+
+Estimator: the window is cut into ``n_segments`` non-overlapping segments
+(Welch without overlap, so the segments are independent when they are much
+longer than the correlation time of the activity); each segment's mean is
+removed, a Hann taper applied, and the periodogram
+``P(f) = dt^2 |sum_n w_n x_n e^{-2 pi i f n dt}|^2 / (T_seg <w^2>)`` taken;
+``n_average`` adjacent frequency bins are averaged into one output bin. The
+estimate is the mean over segments, its standard error the standard
+deviation over segments divided by sqrt(n_segments). The two-sided PSD at
+f > 0 is half the one-sided one; only f > 0 is returned.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _check_spikes(steps, populations, sizes, n_steps):
+    steps = np.asarray(steps)
+    populations = np.asarray(populations)
+    if not np.issubdtype(steps.dtype, np.integer):
+        raise TypeError(
+            f"steps must be integer time-step indices, got dtype {steps.dtype} (bin spike "
+            "times by their exact step index, not by rounding float times)"
+        )
+    if steps.shape != populations.shape:
+        raise ValueError(f"steps {steps.shape} and populations {populations.shape} differ in shape")
+    sizes = np.asarray(sizes, int)
+    if np.any(sizes <= 0):
+        raise ValueError(f"population sizes must be positive, got sizes = {sizes.tolist()}")
+    n_steps = int(n_steps)
+    if n_steps <= 0:
+        raise ValueError(f"n_steps must be positive, got n_steps = {n_steps}")
+    if steps.size and (steps.min() < 0 or steps.max() >= n_steps):
+        raise ValueError(
+            f"spike steps must lie in [0, n_steps = {n_steps}), got [{steps.min()}, {steps.max()}]"
+        )
+    if populations.size and (populations.min() < 0 or populations.max() >= sizes.size):
+        raise ValueError(f"population index out of range for {sizes.size} populations")
+    return steps, populations, sizes, n_steps
+
+
+def population_counts(steps, populations, sizes, n_steps: int) -> np.ndarray:
+    """Spike counts per step and population, shape (n_pop, n_steps)."""
+    steps, populations, sizes, n_steps = _check_spikes(steps, populations, sizes, n_steps)
+    flat = populations.astype(np.int64) * n_steps + steps.astype(np.int64)
+    return np.bincount(flat, minlength=sizes.size * n_steps).reshape(sizes.size, n_steps)
+
+
+def rate_spectrum(
+    steps,
+    populations,
+    sizes,
+    n_steps: int,
+    dt: float,
+    n_segments: int,
+    n_average: int = 1,
+) -> dict:
+    """PSD of the population-averaged rates, with standard errors (module docstring).
+
+    Parameters
+    ----------
+    steps, populations : int arrays (n_spikes,)
+        Step index (0 <= step < n_steps) and population index of each spike.
+    sizes : array (n_pop,)
+        Neurons per population.
+    n_steps : int
+        Steps in the measurement window.
+    dt : float
+        Time step, s.
+    n_segments : int
+        Independent segments (>= 2); must divide n_steps.
+    n_average : int
+        Adjacent frequency bins averaged into one output bin.
+
+    Returns
+    -------
+    dict: ``frequencies`` (Hz, (n_freq,)), ``psd``, ``psd_se`` (1/s,
+    (n_pop, n_freq)), ``segment_psd`` (1/s, (n_segments, n_pop, n_freq)),
+    ``rates`` (Hz, (n_pop,)), ``segment_s`` (s).
+    """
+    n_segments, n_average = int(n_segments), int(n_average)
+    if n_segments < 2:
+        raise ValueError(f"n_segments must be >= 2 for a standard error, got {n_segments}")
+    if n_average < 1:
+        raise ValueError(f"n_average must be >= 1, got n_average = {n_average}")
+    if not (math.isfinite(dt) and dt > 0):
+        raise ValueError(f"dt must be positive, got dt = {dt!r} s")
+    if n_steps % n_segments:
+        raise ValueError(f"n_segments = {n_segments} does not divide n_steps = {n_steps}")
+    counts = population_counts(steps, populations, sizes, n_steps)
+    sizes = np.asarray(sizes, float)
+    rate = counts / (sizes[:, None] * dt)  # (n_pop, n_steps), Hz
+    L = n_steps // n_segments
+    seg = rate.reshape(sizes.size, n_segments, L).transpose(1, 0, 2)
+    seg = seg - seg.mean(axis=2, keepdims=True)
+    window = np.hanning(L + 2)[1:-1]  # no zero end points
+    spec = np.fft.rfft(seg * window, axis=2)
+    T = L * dt
+    P = dt**2 * np.abs(spec) ** 2 / (T * np.mean(window**2))
+    freqs = np.fft.rfftfreq(L, dt)
+    P, freqs = P[..., 1:], freqs[1:]  # f > 0
+    if L % 2 == 0:  # the Nyquist bin is real-valued: not comparable, drop it
+        P, freqs = P[..., :-1], freqs[:-1]
+    n_out = freqs.size // n_average
+    P = P[..., : n_out * n_average].reshape(n_segments, sizes.size, n_out, n_average).mean(-1)
+    freqs = freqs[: n_out * n_average].reshape(n_out, n_average).mean(-1)
+    return {
+        "frequencies": freqs,
+        "psd": P.mean(axis=0),
+        "psd_se": P.std(axis=0, ddof=1) / math.sqrt(n_segments),
+        "segment_psd": P,
+        "rates": counts.sum(axis=1) / (sizes * n_steps * dt),
+        "segment_s": T,
+    }
+
+
+def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> tuple:
+    """Mean PSD over f_low <= f <= f_high divided by ``reference`` (n_pop,), with SE.
+
+    The SE is over segments (each segment's band mean is one sample).
+
+    Returns
+    -------
+    (ratio, se) arrays of shape (n_pop,).
+    """
+    f = spectrum["frequencies"]
+    sel = (f >= f_low) & (f <= f_high)
+    if not sel.any():
+        raise ValueError(f"no spectrum frequencies in [{f_low}, {f_high}] Hz")
+    seg = spectrum["segment_psd"][:, :, sel].mean(axis=2) / np.asarray(reference, float)
+    n = seg.shape[0]
+    return seg.mean(axis=0), seg.std(axis=0, ddof=1) / math.sqrt(n)
+
+
+def isi_cv(neurons, times_steps, min_spikes: int = 3) -> np.ndarray:
+    """CV of the inter-spike intervals of every neuron with >= ``min_spikes`` spikes.
+
+    Parameters
+    ----------
+    neurons : int array (n_spikes,)
+        Neuron index of each spike (within one population).
+    times_steps : int array (n_spikes,)
+        Step index of each spike.
+
+    Returns
+    -------
+    array (n_neurons_with_enough_spikes,), dimensionless.
+    """
+    neurons = np.asarray(neurons, np.int64)
+    t = np.asarray(times_steps, np.int64)
+    if neurons.size == 0:
+        return np.empty(0)
+    order = np.lexsort((t, neurons))
+    i_sorted, t_sorted = neurons[order], t[order]
+    same = i_sorted[1:] == i_sorted[:-1]
+    isi = np.diff(t_sorted)[same].astype(float)
+    owner = i_sorted[1:][same]
+    n = int(neurons.max()) + 1
+    n_isi = np.bincount(owner, minlength=n)
+    s1 = np.bincount(owner, weights=isi, minlength=n)
+    s2 = np.bincount(owner, weights=isi**2, minlength=n)
+    ok = n_isi >= max(2, min_spikes - 1)
+    mean = s1[ok] / n_isi[ok]
+    var = (s2[ok] - n_isi[ok] * mean**2) / (n_isi[ok] - 1)
+    return np.sqrt(np.maximum(var, 0.0)) / mean
+
+
+def fano_factors(neurons, steps, n_neurons: int, n_steps: int, window_steps: int) -> np.ndarray:
+    """Fano factor of spike counts in windows of ``window_steps``, per neuron.
+
+    Neurons without spikes are left out. Returns an array of shape
+    (n_neurons_with_spikes,).
+    """
+    window_steps = int(window_steps)
+    n_windows = int(n_steps) // window_steps
+    if n_windows < 2:
+        raise ValueError(
+            f"window_steps = {window_steps} leaves {n_windows} windows in {n_steps} steps (< 2)"
+        )
+    neurons = np.asarray(neurons, np.int64)
+    steps = np.asarray(steps, np.int64)
+    keep = steps < n_windows * window_steps
+    flat = neurons[keep] * n_windows + steps[keep] // window_steps
+    counts = np.bincount(flat, minlength=n_neurons * n_windows).reshape(n_neurons, n_windows)
+    mean = counts.mean(axis=1)
+    ok = mean > 0
+    return counts[ok].var(axis=1, ddof=1) / mean[ok]
+
+
+def mean_with_se(values) -> tuple[float, float]:
+    """Mean and its standard error (std, ddof=1, / sqrt(n)); nan for n < 2."""
+    values = np.asarray(values, float)
+    if values.size < 2:
+        return (float(values.mean()) if values.size else math.nan), math.nan
+    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))

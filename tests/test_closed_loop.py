@@ -1,0 +1,182 @@
+"""Closed loop: adapter, measurements, comparison rows, onset estimate, planted delay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from comparison.checks import VERDICT_FAIL, VERDICT_PASS
+from comparison.closed_loop import load_closed_loop_config, spectrum_rows
+from comparison.sweep import estimate_onset
+from simulation.closed_loop import measure_spectra, recording_window
+from theory.closed_loop import closed_loop_point
+
+NETWORK_N = [40, 10]
+
+
+def _network():
+    return {"N": np.array(NETWORK_N), "populations": ["E", "I"]}
+
+
+def test_recording_window_uses_exact_steps_and_window():
+    from types import SimpleNamespace
+
+    from simulation.recording import Recording
+
+    # window: detection steps w + 1 .. w + n (w = 2000, n = 10000)
+    steps = np.array([2000, 2001, 2002, 2501, 12000, 12001])
+    rec = Recording("brian2", "x", 1e-4, 12000, 50, steps, np.array([0, 39, 40, 49, 3, 3]))
+    spec = SimpleNamespace(warmup_steps=2000, duration_steps=10000, dt=1e-4, network={**_network()})
+    w = recording_window(rec, spec)
+    assert w["n_steps"] == 10000
+    assert w["steps"].tolist() == [0, 1, 500, 9999]
+    assert w["populations"].tolist() == [0, 1, 1, 0]
+    assert w["neurons"].tolist() == [39, 0, 9, 3]
+    rec.conventions["spike_step"] = "something else"
+    with pytest.raises(ValueError):
+        recording_window(rec, spec)
+
+
+def test_measure_spectra_on_poisson_recording():
+    rng = np.random.default_rng(5)
+    dt, n_steps, rate = 1e-4, 50_000, 30.0
+    sizes = np.array([400, 100])
+    steps, pops, neurons = [], [], []
+    for p, n in enumerate(sizes):
+        counts = rng.poisson(rate * dt, size=(n, n_steps))
+        i, s = np.nonzero(counts)
+        reps = counts[i, s]
+        steps.append(np.repeat(s, reps))
+        neurons.append(np.repeat(i, reps))
+        pops.append(np.full(reps.sum(), p))
+    rec = {
+        "steps": np.concatenate(steps),
+        "neurons": np.concatenate(neurons),
+        "populations": np.concatenate(pops),
+        "sizes": sizes,
+        "names": ["E", "I"],
+        "n_steps": n_steps,
+        "dt": dt,
+    }
+    stats = pd.DataFrame(measure_spectra(rec)["stats"])
+    for _, s in stats.iterrows():
+        assert abs(s["plateau_ratio"] - 1) < 4 * s["plateau_ratio_se"] + 0.01
+        assert abs(s["variance_ratio"] - 1) < 4 * s["variance_ratio_se"] + 0.01
+        assert abs(s["band_ratio"] - 1) < 4 * s["band_ratio_se"] + 0.01
+        assert s["cv"] == pytest.approx(1.0, abs=0.05)
+        assert s["fano"] == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="segment"):
+        measure_spectra(rec, {"segment": 0.3})
+
+
+def test_estimate_onset_recovers_a_planted_onset():
+    g = np.arange(5.0, 10.5, 1.0)
+    g_c = 8.4
+    stable = g < g_c
+    # linear response: 1/R falls linearly to zero at g_c; above it, the oscillation
+    ratio = np.where(stable, 2.0 / np.abs(g_c - g), 500.0 * (g - 4))
+    est = estimate_onset(g, ratio, 0.01 * ratio, stable, 200 + 0 * g, 5 + 0 * g)
+    assert est["g_fit"] == (7.0, 8.0)
+    assert est["g_c"] == pytest.approx(g_c, abs=3 * est["g_c_se"])
+    assert 0 < est["g_c_se"] < 0.1
+    assert est["g_c_alt"] == pytest.approx(g_c)  # exactly linear: no systematic spread
+    assert est["f_star"] == 200.0
+    none = estimate_onset(g, ratio, 0.01 * ratio, g < 6, 200 + 0 * g, 5 + 0 * g)
+    assert np.isnan(none["g_c"])
+
+
+def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
+    config = load_closed_loop_config()
+    freqs = np.arange(1, 31) * 10.0
+    point = closed_loop_point(10e-3, 10e-3, params["network"], freqs, np.arange(1.0, 200.0, 6.0))
+    spectra = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "population": name,
+                    "frequency_hz": freqs,
+                    "psd_per_s": point["psd_lif"][:, p],
+                    "psd_se_per_s": 0.02 * point["psd_lif"][:, p],
+                }
+            )
+            for p, name in enumerate(["E", "I"])
+        ]
+    )
+    stats = pd.DataFrame(
+        {
+            "mu_mV": 10.0,
+            "sigma_mV": 10.0,
+            "population": ["E", "I"],
+            "psd_aggregate_per_s": point["psd_lif"][:30].mean(axis=0),
+            "psd_aggregate_se_per_s": 0.01 * point["psd_lif"][:30].mean(axis=0),
+            "cv": point["cv"],
+            "cv_se": [0.001, 0.001],
+        }
+    )
+    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
+    assert (lif["verdict"] == VERDICT_PASS).all()
+    from comparison.closed_loop import ClosedLoopResult, report_section
+
+    section = report_section(ClosedLoopResult(spectra, pd.DataFrame(), stats, rows))
+    assert section[0].startswith("## Closed loop at (10, 10) mV")
+    assert any("| E" in line and "| 150" in line for line in section)
+    assert len(rows[rows["quantity"] == "psd"]) == 2 * len(config["check_frequencies"])
+    spectra["psd_per_s"] *= 3.0
+    stats["cv"] = 0.5
+    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    assert (rows[rows["quantity"] == "psd"]["verdict"] == VERDICT_FAIL).any()
+    assert (rows[rows["quantity"] == "cv"]["verdict"] == VERDICT_FAIL).all()
+
+
+def test_sweep_g_option():
+    import argparse
+
+    from comparison.sweep_cli import parse_g_range
+
+    assert parse_g_range("5:10:1") == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert parse_g_range("5,6.5,8") == [5.0, 6.5, 8.0]
+    for bad in ("5:10", "3:8:1", "5,6", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--g"):
+            parse_g_range(bad)
+
+
+@pytest.mark.slow
+def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
+    """Planted error invisible to the open-loop checks: recurrent delay x2 (simulation only).
+
+    Full network, the run's closed-loop settings (10 s) and the open-loop
+    transfer function at the stability point (as in ``mfval run``); a few
+    minutes on 2 cores.
+    """
+    from comparison.closed_loop import ClosedLoopRun
+    from comparison.pipeline import RunSettings, task_seed
+    from mfval.tasks import run_tasks
+    from simulation.open_loop import transfer_task
+
+    point = (10e-3, 10e-3)
+    seed = params["simulation"]["seed"]
+    transfer = run_tasks(
+        [transfer_task(*point, params, "synaptic", task_seed(seed, "transfer", *point))],
+        session_store,
+        1,
+        progress=False,
+    )[0]
+    verdicts = {}
+    for planted in ("none", "recurrent_delay_doubled"):
+        settings = RunSettings(
+            network_points=[], transfer_points=[], closed_loop_point=point, planted=planted
+        )
+        run = ClosedLoopRun(params, settings, session_store, workers=1, progress=False)
+        sims = run_tasks(run.simulation_tasks, session_store, 1, progress=False)
+        table = run.finish(sims, transfer).comparison
+        verdicts[planted] = table
+        failed = table[table["verdict"] == VERDICT_FAIL]
+        print(f"\n{planted}: failed rows:")
+        cols = ["quantity", "population", "frequency_hz", "theory", "simulation", "se", "z"]
+        print(failed[cols].to_string())
+    base = verdicts["none"]
+    assert (base["verdict"] != VERDICT_FAIL).all()
+    planted = verdicts["recurrent_delay_doubled"]
+    assert (planted[planted["quantity"].str.startswith("psd")]["verdict"] == VERDICT_FAIL).any()
