@@ -32,13 +32,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="verdict rules YAML",
     )
+    parser.add_argument(
+        "--planted",
+        default="none",
+        help="planted error (to test the suite): a name of comparison.pipeline.PLANTED_ERRORS "
+        "or NAME=SIZE[@MU,SIGMA][@F1-F2Hz], e.g. tf_gain=1.08",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from comparison.checks import load_validation
     from comparison.figure import comparison_figure
-    from comparison.pipeline import default_settings, run_validation
+    from comparison.pipeline import default_settings, parse_plant, run_validation
     from comparison.report import render_report, summary_table
+    from mfval.params import ParameterError
     from theory.figure import save_figure
 
     start = time.perf_counter()
@@ -46,6 +53,11 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
+    settings.planted = args.planted
+    try:
+        parse_plant(args.planted)
+    except ValueError as err:
+        raise ParameterError("--planted", "planted", args.planted, str(err)) from None
     client = open_client(args.scheduler, args.workers)
     try:
         result = run_validation(
@@ -69,18 +81,23 @@ def main(args: argparse.Namespace) -> int:
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
-    write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")
+    code = exit_code(result.comparison)
+    write_text(
+        render_report(result, "figure5_comparison.png", elapsed, command, code), out / "report.md"
+    )
     print(summary_table(result.comparison).to_string(index=False))
+    failed = result.comparison[result.comparison["verdict"] == "fail"]
+    if len(failed):
+        from comparison.metrics import check_id
+
+        print("\nfailed: " + ", ".join(check_id(r) for _, r in failed.iterrows()))
     print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
-    return exit_code(result.comparison)
-
-
-#: exit codes of ``mfval run`` (see module docstring)
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_SCHEDULER = 0, 1, 2, 3
+    return code
 
 
 def exit_code(comparison) -> int:
     """0 if no row of the comparison table failed, else 1."""
     from comparison.checks import VERDICT_FAIL
+    from mfval.cli import EXIT_CHECKS_FAILED, EXIT_OK
 
-    return EXIT_FAIL if (comparison["verdict"] == VERDICT_FAIL).any() else EXIT_PASS
+    return EXIT_CHECKS_FAILED if (comparison["verdict"] == VERDICT_FAIL).any() else EXIT_OK
