@@ -28,6 +28,7 @@ import pandas as pd
 
 from comparison.calibration import SCALES, NotCalibrated
 from comparison.checks import VERDICT_NOT_JUDGED, ValidationConfig, row_test
+from mfval.params import stable_hash
 from theory.mean_field import nnmt_arrays, transfer_function
 
 #: columns of the measured rows (step 1)
@@ -219,16 +220,23 @@ def wrap_degrees(angle: np.ndarray | float) -> np.ndarray | float:
 def theory_transfer_at(
     mu_mV: float, sigma_mV: float, frequencies: np.ndarray, params: dict, mode: str
 ) -> np.ndarray:
-    """nnmt transfer function (Hz/mV, complex, shape (n,)) at the simulated frequencies."""
-    arrays = nnmt_arrays(params["network"])
-    tf = transfer_function(
-        mu_mV * 1e-3,
-        sigma_mV * 1e-3,
-        np.asarray(frequencies, float),
-        arrays,
-        synaptic_filter=(mode == "synaptic"),
-    )
-    return tf[:, 0] * 1e-3
+    """nnmt transfer function (Hz/mV, complex, shape (n,)) at the simulated frequencies.
+
+    Memoized per process on (network parameters, point, frequencies, mode):
+    judging many planted errors of one run evaluates the same theory.
+    """
+    f = np.asarray(frequencies, float)
+    key = (stable_hash(params["network"]), float(mu_mV), float(sigma_mV), f.tobytes(), mode)
+    if key not in _THEORY_TF:
+        arrays = nnmt_arrays(params["network"])
+        tf = transfer_function(
+            mu_mV * 1e-3, sigma_mV * 1e-3, f, arrays, synaptic_filter=(mode == "synaptic")
+        )
+        _THEORY_TF[key] = tf[:, 0] * 1e-3
+    return _THEORY_TF[key].copy()
+
+
+_THEORY_TF: dict = {}
 
 
 def transfer_rows(

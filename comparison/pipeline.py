@@ -282,7 +282,6 @@ def run_validation(
     ParameterError
         For a run seed outside the range of ``purpose``.
     """
-    from simulation.open_loop import fit_transfer
     from theory.scan import run_scan
 
     store = store or ResultStore()
@@ -296,6 +295,26 @@ def run_validation(
     results = run_tasks(tasks, store, workers, "simulation", progress, client)
     transfer_frames = results[: len(transfer_tasks)]
     network_frames = results[len(transfer_tasks) :]
+    return compare(params, config, scan, theory_transfer, network_frames, transfer_frames, settings)
+
+
+def compare(
+    params: dict,
+    config: ValidationConfig,
+    scan: pd.DataFrame,
+    theory_transfer: pd.DataFrame,
+    network_frames: list[pd.DataFrame],
+    transfer_frames: list[pd.DataFrame],
+    settings: RunSettings,
+) -> ValidationResult:
+    """Measurement plants, low-pass fits and the comparison table of finished simulations.
+
+    The graded measurement plants of ``settings.planted`` act here, so that
+    :func:`replant` can judge one set of simulations under many planted
+    errors without simulating again.
+    """
+    from simulation.open_loop import fit_transfer
+
     graded = parse_plant(settings.planted)
     measure: Callable = (lambda df: df) if graded is None else graded.measure_network
     network_frames = [measure(df) for df in network_frames]
@@ -318,4 +337,36 @@ def run_validation(
         comparison=comparison,
         settings=settings,
         config=config,
+    )
+
+
+def replant(result: ValidationResult, params: dict, planted: str) -> ValidationResult:
+    """Judge the simulations of an unplanted result again under a graded measurement plant.
+
+    Only plants that act on the measurement (not ``exc_weight_scale`` or the
+    named simulation errors) can be replanted.
+    """
+    from dataclasses import replace
+
+    if result.settings.planted != "none":
+        raise ValueError("replant needs an unplanted result")
+    graded = parse_plant(planted)
+    if graded is None or GRADED_PLANTS[graded.name][0] == "network":
+        raise ValueError(f"planted = {planted!r} changes the simulation; run it instead")
+    frames = {
+        "network": [g for _, g in result.network.groupby(["mu_mV", "sigma_mV"], sort=False)]
+        if not result.network.empty
+        else [],
+        "transfer": [g for _, g in result.transfer.groupby(["mu_mV", "sigma_mV"], sort=False)]
+        if not result.transfer.empty
+        else [],
+    }
+    return compare(
+        params,
+        result.config,
+        result.scan,
+        result.theory_transfer,
+        frames["network"],
+        frames["transfer"],
+        replace(result.settings, planted=planted),
     )
