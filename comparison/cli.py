@@ -2,7 +2,8 @@
 
 Exit codes (documented in the README): 0 every judged check passed; 1 at least
 one check failed (the report names it); 2 bad input (a parameter or
-validation file, or a seed outside the verification range); 3 the Dask
+validation file, a seed outside the verification range, or no row judged at
+all because no calibration applies); 3 the Dask
 scheduler given with ``--scheduler`` did not answer; 130 interrupted.
 """
 
@@ -96,8 +97,17 @@ def main(args: argparse.Namespace) -> int:
 
 
 def exit_code(comparison) -> int:
-    """0 if no row of the comparison table failed, else 1."""
-    from comparison.checks import VERDICT_FAIL
-    from mfval.cli import EXIT_CHECKS_FAILED, EXIT_OK
+    """1 if a row failed; 2 if no row could be judged (no calibration applies); else 0."""
+    from comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
+    from mfval.cli import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK
 
-    return EXIT_CHECKS_FAILED if (comparison["verdict"] == VERDICT_FAIL).any() else EXIT_OK
+    if (comparison["verdict"] == VERDICT_FAIL).any():
+        return EXIT_CHECKS_FAILED
+    if len(comparison) and (comparison["verdict"] == VERDICT_NOT_JUDGED).all():
+        print(
+            "mfval run: no row could be judged (no expected deviation applies: run "
+            "`mfval calibrate` for these working points)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK

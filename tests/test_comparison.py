@@ -189,3 +189,12 @@ def test_comparison_table_from_synthetic_simulation(params, theory_scan):
     assert (table["verdict"] == VERDICT_NOT_JUDGED).all()
     assert table["reason"].str.contains("no calibration").all()
     assert np.isfinite(table["deviation"]).all()
+
+
+def test_exit_code_of_a_table():
+    from comparison.cli import exit_code
+
+    table = pd.DataFrame({"verdict": [VERDICT_PASS, VERDICT_NOT_JUDGED]})
+    assert exit_code(table) == 0
+    assert exit_code(table.assign(verdict=[VERDICT_PASS, VERDICT_FAIL])) == 1
+    assert exit_code(table.assign(verdict=[VERDICT_NOT_JUDGED] * 2)) == 2
