@@ -68,7 +68,7 @@ def _annotate(ax, scan, mu_mV, sigma_mV, text):
     x, y = grid_position(scan, mu_mV, sigma_mV)
     ax.text(
         x,
-        y,
+        y - 0.18,  # below the centre, where the star of the stability point sits
         text,
         ha="center",
         va="center",
