@@ -1,22 +1,20 @@
 """The verdict rule and its configuration (``params/validation.yaml``).
 
-Every check is ``|sim - theory| <= k * SE + allowance``: SE is the
-simulation's standard error, k a fixed multiple, and the allowance a stated
-model-error budget of the theory for that quantity (each with a one-line
-justification in the YAML). A check that fails the rule but lies inside a
-documented *known deviation* of the theory (a region and a size, also in the
-YAML) gets the verdict ``known deviation`` and is reported with its size;
-beyond that size it fails.
+A simulated value is compared with its expectation, the theory plus the
+calibrated expected deviation (:mod:`comparison.calibration`)::
 
-Allowance of one check, in the quantity's unit::
+    expected  = theory (1 + d)  or  theory + d      (relative or absolute scale)
+    sigma     = sqrt(SE_run^2 + SE_cal^2)            (SE_cal on the row's scale)
+    z         = max(|sim - expected| - allowance, 0) / sigma
+    p         = 2 (1 - Phi(z))
 
-    allowance = absolute + relative * |theory| + mu_equivalent * |d nu / d mu|
-                + high_frequency * |theory| * (w sqrt(tau_m tau_s))^2
-
-(``mu_equivalent`` is in mV and applies to rates: a rate error expressed
-as an error of the mean input, so that low and high rates are comparable;
-``high_frequency`` covers the fast-synapse expansion of the transfer
-function, whose error grows with w sqrt(tau_m tau_s), about 2 at 200 Hz.)
+The allowance (``absolute + relative * |theory|``) is set a priori, with a
+justification that uses no measured data. Every judged row, pointwise or
+aggregate (:mod:`comparison.aggregate`), has a p-value; Holm's step-down
+procedure over the whole table (:func:`holm`) at the family-wise level
+``family_wise_alpha`` decides which rows fail, so that more rows do not mean
+more false alarms. A row outside the calibrated region is ``not judged``
+(its measured deviation is still reported, with the reason).
 """
 
 from __future__ import annotations
@@ -25,98 +23,19 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import yaml
+from scipy import stats
 
+from comparison.calibration import ExpectedDeviations, load_expected_deviations
 from mfval.params import ParameterError, default_params_path
 
 VERDICT_PASS = "pass"
-VERDICT_KNOWN = "known deviation"
 VERDICT_FAIL = "fail"
+VERDICT_NOT_JUDGED = "not judged"
 
-#: allowance terms and the unit each is written in
-ALLOWANCE_TERMS = ("absolute", "relative", "mu_equivalent_mV", "high_frequency")
-
-
-@dataclass(frozen=True)
-class KnownDeviation:
-    """A documented deviation of the theory: where it occurs, how large it may be.
-
-    ``where`` restricts by theory rate (``rate_below_hz``) and/or frequency
-    (``frequency_above_hz`` < f <= ``frequency_below_hz``); ``max_abs`` is the
-    largest |sim - theory| (in the quantity's unit, or as a fraction of |theory|
-    via ``max_relative``)
-    that is still the known deviation rather than a failure. ``direction``
-    (+1 or -1; 0 for either) is the sign of sim - theory that the deviation
-    has: a difference of the other sign is not this deviation.
-    """
-
-    quantity: str
-    description: str
-    rate_below_hz: float = math.inf
-    frequency_above_hz: float = -math.inf
-    frequency_below_hz: float = math.inf
-    max_abs: float = 0.0
-    max_relative: float = 0.0
-    direction: int = 0
-
-    def applies(self, quantity: str, theory_rate_hz: float, frequency_hz: float) -> bool:
-        if quantity != self.quantity or not theory_rate_hz < self.rate_below_hz:
-            return False
-        if math.isnan(frequency_hz):
-            return self.frequency_above_hz == -math.inf and self.frequency_below_hz == math.inf
-        return self.frequency_above_hz < frequency_hz <= self.frequency_below_hz
-
-    def bound(self, theory: float) -> float:
-        return self.max_abs + self.max_relative * abs(theory)
-
-    def matches(self, difference: float) -> bool:
-        return self.direction == 0 or difference * self.direction > 0
-
-
-@dataclass(frozen=True)
-class Rule:
-    """k and the allowance terms of one quantity."""
-
-    k: float
-    absolute: float = 0.0
-    relative: float = 0.0
-    mu_equivalent_mV: float = 0.0
-    high_frequency: float = 0.0
-    justification: str = ""
-
-    def allowance(
-        self,
-        theory: float,
-        rate_slope_hz_per_mV: float = 0.0,
-        frequency_hz: float = math.nan,
-        tau_m: float = 0.0,
-        tau_s: float = 0.0,
-    ) -> float:
-        allowance = self.absolute + self.relative * abs(theory)
-        allowance += self.mu_equivalent_mV * abs(rate_slope_hz_per_mV)
-        if self.high_frequency and not math.isnan(frequency_hz):
-            x = 2 * math.pi * frequency_hz * math.sqrt(tau_m * tau_s)
-            allowance += self.high_frequency * abs(theory) * x**2
-        return allowance
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    rules: dict[str, Rule]
-    known_deviations: list[KnownDeviation] = field(default_factory=list)
-    source: str = ""
-
-    def rule(self, quantity: str) -> Rule:
-        if quantity not in self.rules:
-            raise ParameterError(self.source, f"quantities.{quantity}", None, "missing rule")
-        return self.rules[quantity]
-
-    def known(self, quantity: str, theory_rate_hz: float, frequency_hz: float):
-        for dev in self.known_deviations:
-            if dev.applies(quantity, theory_rate_hz, frequency_hz):
-                return dev
-        return None
-
+#: allowance terms (in the quantity's unit, or relative to |theory|)
+ALLOWANCE_TERMS = ("absolute", "relative")
 
 #: quantities that must have a rule
 QUANTITIES = (
@@ -129,25 +48,105 @@ QUANTITIES = (
     "W_rate",
 )
 
+#: seed purposes of ``seeds`` in the YAML
+SEED_PURPOSES = ("verification", "calibration")
 
-def _number(file, key, value, nonnegative=True) -> float:
+
+@dataclass(frozen=True)
+class Rule:
+    """A-priori allowance of one quantity."""
+
+    absolute: float = 0.0
+    relative: float = 0.0
+    justification: str = ""
+
+    def allowance(self, theory: float) -> float:
+        return self.absolute + self.relative * abs(theory)
+
+
+@dataclass
+class ValidationConfig:
+    rules: dict[str, Rule]
+    family_wise_alpha: float = 0.01
+    seeds: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {"verification": (1, 999_999), "calibration": (10**6, 2 * 10**6)}
+    )
+    duration_factor: float = 2.0
+    k_agree: float = 3.0
+    expected: ExpectedDeviations = field(default_factory=ExpectedDeviations)
+    source: str = ""
+
+    def rule(self, quantity: str) -> Rule:
+        if quantity not in self.rules:
+            raise ParameterError(self.source, f"quantities.{quantity}", None, "missing rule")
+        return self.rules[quantity]
+
+    def check_seed(self, seed: int, purpose: str) -> int:
+        """Return ``seed`` if it lies in the range of ``purpose``, else a clear error.
+
+        Raises
+        ------
+        ParameterError
+            Naming the seed, its purpose and the allowed range.
+        """
+        first, last = self.seeds[purpose]
+        if not first <= int(seed) <= last:
+            other = "calibration" if purpose == "verification" else "verification"
+            lo, hi = self.seeds[other]
+            inside = f" (it is a {other} seed)" if lo <= int(seed) <= hi else ""
+            raise ParameterError(
+                self.source,
+                f"seeds.{purpose}",
+                int(seed),
+                f"a {purpose} run needs a seed in [{first}, {last}]{inside}; calibration and "
+                "verification seeds are disjoint",
+            )
+        return int(seed)
+
+
+def _number(file, key, value, positive=False) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise ParameterError(file, key, value, "expected a number") from None
-    if math.isnan(number) or (nonnegative and number < 0):
-        raise ParameterError(file, key, value, "expected a non-negative number")
+    if math.isnan(number) or number < 0 or (positive and number == 0):
+        raise ParameterError(
+            file, key, value, f"expected a {'positive' if positive else 'non-negative'} number"
+        )
     return number
 
 
-def _direction(file, key, value) -> int:
-    if value not in (-1, 0, 1):
-        raise ParameterError(file, key, value, "expected -1, 0 or +1")
-    return int(value)
+def _seed_ranges(path, raw) -> dict[str, tuple[int, int]]:
+    seeds = raw.get("seeds")
+    if not isinstance(seeds, dict):
+        raise ParameterError(path, "seeds", seeds, "missing section (verification, calibration)")
+    ranges = {}
+    for purpose in SEED_PURPOSES:
+        entry = seeds.get(purpose)
+        if not isinstance(entry, dict) or not {"first", "last"} <= set(entry):
+            raise ParameterError(path, f"seeds.{purpose}", entry, "expected {first: N, last: M}")
+        first, last = entry["first"], entry["last"]
+        if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
+            raise ParameterError(path, f"seeds.{purpose}", entry, "expected 0 <= first <= last")
+        ranges[purpose] = (first, last)
+    (a0, a1), (b0, b1) = ranges["verification"], ranges["calibration"]
+    if a0 <= b1 and b0 <= a1:
+        raise ParameterError(
+            path,
+            "seeds",
+            seeds,
+            "the verification and calibration seed ranges overlap; they must be disjoint",
+        )
+    return ranges
 
 
-def load_validation(path: str | Path | None = None) -> ValidationConfig:
-    """Read ``params/validation.yaml`` (or the given file) into a ValidationConfig.
+def load_validation(
+    path: str | Path | None = None, expected_path: str | Path | None = None
+) -> ValidationConfig:
+    """Read ``params/validation.yaml`` (or the given file) and its expected deviations.
+
+    ``expected_path`` overrides the file named by ``expected_deviations``
+    (relative to the validation file's folder).
 
     Raises
     ------
@@ -161,7 +160,17 @@ def load_validation(path: str | Path | None = None) -> ValidationConfig:
         raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
     if not isinstance(raw, dict) or "quantities" not in raw:
         raise ParameterError(path, "quantities", None, "missing section")
-    k_default = _number(path, "k", raw.get("k", 4))
+    if "known_deviations" in raw:
+        raise ParameterError(
+            path,
+            "known_deviations",
+            "...",
+            "flat known-deviation envelopes are gone; expected deviations come from "
+            "`mfval calibrate` (expected_deviations)",
+        )
+    alpha = _number(path, "family_wise_alpha", raw.get("family_wise_alpha"), positive=True)
+    if not alpha < 1:
+        raise ParameterError(path, "family_wise_alpha", alpha, "expected 0 < alpha < 1")
     rules = {}
     for quantity in QUANTITIES:
         entry = raw["quantities"].get(quantity)
@@ -171,74 +180,67 @@ def load_validation(path: str | Path | None = None) -> ValidationConfig:
             raise ParameterError(
                 path, f"quantities.{quantity}.justification", None, "every allowance needs one"
             )
+        unknown = set(entry) - {*ALLOWANCE_TERMS, "justification"}
+        if unknown:
+            raise ParameterError(
+                path, f"quantities.{quantity}", sorted(unknown), "unknown allowance terms"
+            )
         terms = {
             term: _number(path, f"quantities.{quantity}.{term}", entry.get(term, 0.0))
             for term in ALLOWANCE_TERMS
         }
-        k = _number(path, f"quantities.{quantity}.k", entry.get("k", k_default))
-        rules[quantity] = Rule(k=k, justification=str(entry["justification"]).strip(), **terms)
-    known = []
-    for i, entry in enumerate(raw.get("known_deviations", []) or []):
-        key = f"known_deviations[{i}]"
-        if entry.get("quantity") not in QUANTITIES:
-            raise ParameterError(path, f"{key}.quantity", entry.get("quantity"), "unknown quantity")
-        known.append(
-            KnownDeviation(
-                quantity=entry["quantity"],
-                description=str(entry.get("description", "")).strip(),
-                rate_below_hz=_number(
-                    path, f"{key}.rate_below_hz", entry.get("rate_below_hz", math.inf)
-                ),
-                frequency_above_hz=float(entry.get("frequency_above_hz", -math.inf)),
-                frequency_below_hz=float(entry.get("frequency_below_hz", math.inf)),
-                max_abs=_number(path, f"{key}.max_abs", entry.get("max_abs", 0.0)),
-                max_relative=_number(path, f"{key}.max_relative", entry.get("max_relative", 0.0)),
-                direction=_direction(path, f"{key}.direction", entry.get("direction", 0)),
-            )
-        )
-    return ValidationConfig(rules=rules, known_deviations=known, source=str(path))
+        rules[quantity] = Rule(justification=str(entry["justification"]).strip(), **terms)
+    calibration = raw.get("calibration") or {}
+    if expected_path is None:
+        name = raw.get("expected_deviations")
+        if not name:
+            raise ParameterError(path, "expected_deviations", name, "missing file name")
+        expected_path = path.parent / name
+    return ValidationConfig(
+        rules=rules,
+        family_wise_alpha=alpha,
+        seeds=_seed_ranges(path, raw),
+        duration_factor=_number(
+            path, "calibration.duration_factor", calibration.get("duration_factor", 2.0), True
+        ),
+        k_agree=_number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), True),
+        expected=load_expected_deviations(expected_path),
+        source=str(path),
+    )
 
 
-def verdict(
-    theory: float,
-    simulation: float,
-    se: float,
-    rule: Rule,
-    allowance: float,
-    known: KnownDeviation | None = None,
-    show_relative: bool = True,
-) -> dict:
-    """Apply the rule to one comparison; plain dict of the row's verdict fields.
+def row_test(difference: float, sigma: float, allowance: float) -> tuple[float, float]:
+    """(z, two-sided p) of ``|difference| <= allowance`` under Gaussian noise of SD ``sigma``.
 
-    ``show_relative`` adds the relative size to a known deviation's label
-    (not meaningful for angles).
-
-    Returns
-    -------
-    dict with difference, z (difference / SE), k, allowance, bound
-    (k SE + allowance), verdict, known_deviation (description and size, or "").
+    ``z = max(|difference| - allowance, 0) / sigma``; a NaN difference or
+    non-positive sigma gives (nan, nan) (such a row cannot be judged).
     """
-    difference = simulation - theory
-    z = difference / se if se > 0 else math.copysign(math.inf, difference) if difference else 0.0
-    bound = rule.k * se + allowance
-    ok = abs(difference) <= bound and not math.isnan(difference)
-    result = {
-        "difference": difference,
-        "z": z,
-        "k": rule.k,
-        "allowance": allowance,
-        "bound": bound,
-        "verdict": VERDICT_PASS if ok else VERDICT_FAIL,
-        "known_deviation": "",
-    }
-    if (
-        not ok
-        and known is not None
-        and known.matches(difference)
-        and abs(difference) <= rule.k * se + known.bound(theory)
-    ):
-        result["verdict"] = VERDICT_KNOWN
-        rel = f" ({difference / theory:+.1%})" if theory and show_relative else ""
-        label = known.description.split(":")[0].split(";")[0].strip()
-        result["known_deviation"] = f"{label}: {difference:+.3g}{rel}"
-    return result
+    if not (math.isfinite(difference) and sigma > 0 and math.isfinite(sigma)):
+        return math.nan, math.nan
+    z = max(abs(difference) - allowance, 0.0) / sigma
+    return z, float(2 * stats.norm.sf(z))
+
+
+def bonferroni_k(alpha: float, m: int) -> float:
+    """k with 2 (1 - Phi(k)) = alpha / m: inside k sigma + allowance, a row never fails."""
+    return float(stats.norm.isf(alpha / (2 * max(m, 1))))
+
+
+def holm(p_values, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down procedure: (rejected, adjusted p), family-wise level ``alpha``.
+
+    Valid under any dependence between the tests (the pointwise and the
+    aggregate rows of one curve are strongly dependent). NaN p-values are
+    not part of the family (never rejected; adjusted p NaN).
+    """
+    p = np.asarray(p_values, float)
+    ok = np.isfinite(p)
+    adjusted = np.full(p.shape, np.nan)
+    m = int(ok.sum())
+    if m == 0:
+        return np.zeros(p.shape, bool), adjusted
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    steps = (m - np.arange(m)) * p[order]
+    adjusted[order] = np.minimum(np.maximum.accumulate(steps), 1.0)
+    return adjusted <= alpha, adjusted

@@ -2,7 +2,8 @@
 
 Exit codes (documented in the README): 0 every judged check passed; 1 at least
 one check failed (the report names it); 2 bad input (a parameter or
-validation file, or a seed outside the verification range); 3 the Dask
+validation file, a seed outside the verification range, or no row judged at
+all because no calibration applies); 3 the Dask
 scheduler given with ``--scheduler`` did not answer; 130 interrupted.
 """
 
@@ -38,13 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="verdict rules YAML",
     )
+    parser.add_argument(
+        "--planted",
+        default="none",
+        help="planted error (to test the suite): a name of comparison.pipeline.PLANTED_ERRORS "
+        "or NAME=SIZE[@MU,SIGMA][@F1-F2Hz], e.g. tf_gain=1.08",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
     from comparison.checks import load_validation
     from comparison.figure import comparison_figure
-    from comparison.pipeline import default_settings, run_validation
+    from comparison.pipeline import default_settings, parse_plant, run_validation
     from comparison.report import render_report, summary_table
+    from mfval.params import ParameterError
     from theory.figure import save_figure
 
     start = time.perf_counter()
@@ -54,6 +62,11 @@ def main(args: argparse.Namespace) -> int:
     settings.seed = args.seed
     require_simulators(args.simulator, "run")
     settings.simulators = list(args.simulator)
+    settings.planted = args.planted
+    try:
+        parse_plant(args.planted)
+    except ValueError as err:
+        raise ParameterError("--planted", "planted", args.planted, str(err)) from None
     client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         result = run_validation(
@@ -83,18 +96,32 @@ def main(args: argparse.Namespace) -> int:
         write_closed_loop_outputs(result.closed_loop, out)
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
-    write_text(render_report(result, "figure5_comparison.png", elapsed, command), out / "report.md")
+    code = exit_code(result.comparison)
+    write_text(
+        render_report(result, "figure5_comparison.png", elapsed, command, code), out / "report.md"
+    )
     print(summary_table(result.comparison).to_string(index=False))
+    failed = result.comparison[result.comparison["verdict"] == "fail"]
+    if len(failed):
+        from comparison.metrics import check_id
+
+        print("\nfailed: " + ", ".join(check_id(r) for _, r in failed.iterrows()))
     print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
-    return exit_code(result.comparison)
-
-
-#: exit codes of ``mfval run`` (see module docstring)
-EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_SCHEDULER = 0, 1, 2, 3
+    return code
 
 
 def exit_code(comparison) -> int:
-    """0 if no row of the comparison table failed, else 1."""
-    from comparison.checks import VERDICT_FAIL
+    """1 if a row failed; 2 if no row could be judged (no calibration applies); else 0."""
+    from comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
+    from mfval.cli import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK
 
-    return EXIT_FAIL if (comparison["verdict"] == VERDICT_FAIL).any() else EXIT_PASS
+    if (comparison["verdict"] == VERDICT_FAIL).any():
+        return EXIT_CHECKS_FAILED
+    if len(comparison) and (comparison["verdict"] == VERDICT_NOT_JUDGED).all():
+        print(
+            "mfval run: no row could be judged (no expected deviation applies: run "
+            "`mfval calibrate` for these working points)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    return EXIT_OK

@@ -1,14 +1,19 @@
 """Closed-loop comparison rows: spectra, CV and instability onset, theory vs simulation.
 
-Rows have the columns of :data:`comparison.metrics.COLUMNS` and the verdict
-rule of :mod:`comparison.checks` (``|sim - theory| <= k SE + allowance``);
-the allowances are a priori (``params/closed_loop.yaml``), none is taken
-from the closed-loop simulation it judges: the renewal correction of nnmt's
-Poisson noise term, (1 - CV^2) |theory| with nnmt's own CV (and, for the
-semi-empirical spectrum, the interpolation error of the measured N, with
-the statistical error of N combined into the SE). The semi-empirical
-spectrum carries a known deviation above 100 Hz, calibrated on a run with
-another seed (the sweep's g = 5 run).
+Rows have the columns of :data:`comparison.metrics.COLUMNS` and the test of
+:func:`comparison.checks.row_test`: z = (|sim - theory| - allowance)+ / SE and
+its two-sided p-value; the verdicts come from the family-wise procedure over
+the whole table (:func:`comparison.aggregate.family_wise_verdicts`, applied
+by the pipeline after these rows are added). The expectation is the theory
+itself (no expected deviation is calibrated for the closed loop yet); the
+allowances are a priori (``params/closed_loop.yaml``), none is taken from the
+closed-loop simulation it judges: the renewal correction of nnmt's Poisson
+noise term, (1 - CV^2) |theory| with nnmt's own CV (and, for the
+semi-empirical spectrum, the interpolation error of the measured N, with the
+statistical error of N combined into the SE). The semi-empirical spectrum is
+not judged above ``semi_empirical_judged_below_hz`` (its closure misses
+terms of comparable size there, seen on a run with another seed, the sweep's
+g = 5 run); its measured deviation is still reported.
 
 Quantities:
 
@@ -36,7 +41,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from comparison.checks import Rule, verdict
+from comparison.checks import VERDICT_NOT_JUDGED, row_test
 from comparison.metrics import COLUMNS
 from mfval.params import UNITS, ParameterError, default_params_path
 from theory.closed_loop import lif_connectivity, power_spectra, rate_connectivity
@@ -114,21 +119,9 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     )
     psd = allow.get("psd") or {}
     out["psd"] = {t: _nonnegative(path, f"allowances.psd.{t}", psd.get(t)) for t in PSD_TERMS}
-    known = raw.get("semi_empirical_known_deviation") or {}
-    key = "semi_empirical_known_deviation"
-    if not str(known.get("description", "")).strip():
-        raise ParameterError(path, f"{key}.description", None, "missing")
-    direction = known.get("direction")
-    if direction not in (-1, 0, 1):
-        raise ParameterError(path, f"{key}.direction", direction, "expected -1, 0 or +1")
-    out["semi_known"] = {
-        "frequency_above_hz": _nonnegative(
-            path, f"{key}.frequency_above_hz", known.get("frequency_above_hz")
-        ),
-        "max_relative": _nonnegative(path, f"{key}.max_relative", known.get("max_relative")),
-        "direction": int(direction),
-        "description": str(known["description"]).strip(),
-    }
+    out["semi_judged_below_hz"] = _nonnegative(
+        path, "semi_empirical_judged_below_hz", raw.get("semi_empirical_judged_below_hz")
+    )
     sweep = raw.get("sweep") or {}
     out["stable_rate_relative"] = _nonnegative(
         path, "sweep.stable_rate_relative", sweep.get("stable_rate_relative")
@@ -139,22 +132,6 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
         if not str((allow.get(name) or {}).get("justification", "")).strip():
             raise ParameterError(path, f"allowances.{name}.justification", None, "missing")
     return out
-
-
-def semi_known_deviation(config: dict, frequency_hz: float):
-    """The calibrated known deviation of the semi-empirical spectrum at f (or None)."""
-    from comparison.checks import KnownDeviation
-
-    dev = config["semi_known"]
-    if not frequency_hz > dev["frequency_above_hz"]:
-        return None
-    return KnownDeviation(
-        quantity="psd_semi_empirical",
-        description=dev["description"],
-        frequency_above_hz=dev["frequency_above_hz"],
-        max_relative=dev["max_relative"],
-        direction=dev["direction"],
-    )
 
 
 def transfer_bounds(frequencies, psd_config: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -201,9 +178,7 @@ def psd_allowance(point: dict, model_psd: np.ndarray, psd_config: dict) -> np.nd
 
 
 def _row(
-    k: float,
     *,
-    known=None,
     mu_mV,
     sigma_mV,
     quantity,
@@ -215,27 +190,55 @@ def _row(
     allowance,
     frequency_hz=math.nan,
     theory_rate_hz=math.nan,
+    not_judged: str = "",
 ) -> dict:
-    fields = verdict(
-        float(theory), float(simulation), float(se), Rule(k=k), float(allowance), known
-    )
+    """One closed-loop row: measured deviation, z and p against the theory (no verdict yet).
+
+    ``not_judged``: the reason why the row is reported without a verdict.
+    """
+    theory, simulation, se = float(theory), float(simulation), float(se)
+    difference = simulation - theory
+    z, p = row_test(difference, se, float(allowance))
     row = {c: math.nan for c in COLUMNS}
     row.update(
+        kind="point",
         mu_mV=float(mu_mV),
         sigma_mV=float(sigma_mV),
         quantity=quantity,
         population=population,
         frequency_hz=float(frequency_hz),
         unit=unit,
-        theory=float(theory),
-        simulation=float(simulation),
-        se=float(se),
-        relative_difference=fields["difference"] / theory if theory else math.nan,
+        theory=theory,
+        simulation=simulation,
+        se=se,
+        correction=0.0,
+        scale="relative",
+        deviation=simulation / theory - 1 if theory else math.nan,
+        deviation_se=se / abs(theory) if theory else math.nan,
         theory_rate_hz=float(theory_rate_hz),
         nnmt_fit="",
-        **fields,
+        expected_deviation=0.0,
+        expected_deviation_se=0.0,
+        expected=theory,
+        allowance=float(allowance),
+        sigma=se,
+        difference=difference,
+        z=z,
+        p_value=p,
+        verdict=VERDICT_NOT_JUDGED if not_judged else "",
+        reason=not_judged,
+        record="a priori (params/closed_loop.yaml)",
     )
     return row
+
+
+def judged_table(rows: list[dict]) -> pd.DataFrame:
+    """Closed-loop rows with family-wise verdicts (Holm at ``params/validation.yaml``'s level)."""
+    from comparison.aggregate import family_wise_verdicts
+    from comparison.checks import load_validation
+
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    return family_wise_verdicts(table, load_validation().family_wise_alpha).reindex(columns=COLUMNS)
 
 
 def spectrum_rows(
@@ -266,7 +269,6 @@ def spectrum_rows(
     f_th = np.asarray(point["frequencies"], float)
     names = list(stats["population"])
     mu_mV, sigma_mV = float(stats["mu_mV"].iloc[0]), float(stats["sigma_mV"].iloc[0])
-    k = config["k"]
     semi = semi_empirical_prediction(point, network, transfer, mu_mV, sigma_mV)
     models = [("lif", "psd"), ("rate", "psd_rate_model")]
     if semi is not None:
@@ -297,10 +299,14 @@ def spectrum_rows(
                     )
                 if not np.isfinite(theory[i_th, p]):
                     continue  # semi-empirical: outside the measured frequencies
-                known = semi_known_deviation(config, f_sim[i_sim]) if model == "semi" else None
+                not_judged = ""
+                if model == "semi" and f_sim[i_sim] >= config["semi_judged_below_hz"]:
+                    not_judged = (
+                        "semi-empirical spectrum not judged at or above "
+                        f"{config['semi_judged_below_hz']:g} Hz (params/closed_loop.yaml)"
+                    )
                 rows.append(
                     _row(
-                        k,
                         quantity=quantity,
                         unit="1/s",
                         frequency_hz=f_sim[i_sim],
@@ -308,7 +314,7 @@ def spectrum_rows(
                         simulation=sim["psd_per_s"].iloc[i_sim],
                         se=math.hypot(sim["psd_se_per_s"].iloc[i_sim], se_th[i_th, p]),
                         allowance=allowance[i_th, p],
-                        known=known,
+                        not_judged=not_judged,
                         **common,
                     )
                 )
@@ -318,7 +324,6 @@ def spectrum_rows(
                 continue  # the aggregate needs the whole band
             rows.append(
                 _row(
-                    k,
                     quantity=quantity + "_aggregate",
                     unit="1/s",
                     theory=theory[band, p].mean(),
@@ -335,7 +340,6 @@ def spectrum_rows(
         cv_th = float(point["cv"][p])
         rows.append(
             _row(
-                k,
                 mu_mV=mu_mV,
                 sigma_mV=sigma_mV,
                 quantity="cv",
@@ -427,7 +431,7 @@ def semi_empirical_prediction(
     return {"psd": psd, "se": draws.std(axis=0, ddof=1), "interpolation": interpolation}
 
 
-def onset_rows(measured: dict, predictions: dict, k: float, mu_mV: float, sigma_mV: float):
+def onset_rows(measured: dict, predictions: dict, mu_mV: float, sigma_mV: float):
     """Checks of the measured onset (g_c, f*) against each prediction.
 
     Parameters
@@ -450,7 +454,6 @@ def onset_rows(measured: dict, predictions: dict, k: float, mu_mV: float, sigma_
             )
             rows.append(
                 _row(
-                    k,
                     mu_mV=mu_mV,
                     sigma_mV=sigma_mV,
                     quantity=quantity,
@@ -545,7 +548,9 @@ class ClosedLoopRun:
             spectra=tables["spectra"],
             theory_spectra=theory_spectra_table(self.theory, network, g),
             stats=tables["stats"],
-            comparison=pd.DataFrame(rows, columns=COLUMNS),
+            # verdicts within this table; the pipeline judges it again as part of the run's
+            # table (one family)
+            comparison=judged_table(rows),
         )
 
 

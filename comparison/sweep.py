@@ -18,12 +18,12 @@ import pandas as pd
 
 from comparison.closed_loop import (
     THEORY_F_MAX,
+    judged_table,
     load_closed_loop_config,
     model_spectrum,
     onset_rows,
     transfer_bounds,
 )
-from comparison.metrics import COLUMNS
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
 from simulation.closed_loop import DEFAULT_MEASURE
@@ -299,7 +299,7 @@ def run_sweep(
         table.loc[sel, "f_star_sim_se_hz"] = m["f_star_se"]
     rows = []
     for name, m in measured.items():
-        for r in onset_rows(m, predictions, config["k"], mu * 1e3, sigma * 1e3):
+        for r in onset_rows(m, predictions, mu * 1e3, sigma * 1e3):
             r["population"] = f"{name}: {r['population']}"
             rows.append(r)
     return SweepResult(
@@ -308,5 +308,5 @@ def run_sweep(
         theory_spectra=pd.concat(theory_frames, ignore_index=True),
         predictions=predictions,
         measured=measured,
-        comparison=pd.DataFrame(rows, columns=COLUMNS),
+        comparison=judged_table(rows),
     )

@@ -1,5 +1,10 @@
 """The ``mfval`` command line.
 
+Exit codes of every subcommand: 0 success (``mfval run``: every judged check
+passed); 1 ``mfval run``: at least one check failed; 2 bad input (a parameter
+error names the file, key and value; also argparse's usage errors); 3 the
+Dask scheduler given with ``--scheduler`` did not answer; 130 interrupted.
+
 Each subcommand lives in the module that owns its work and provides two
 functions: ``add_arguments(parser)`` and ``main(args) -> int``. Modules are
 imported only when their subcommand runs, so ``mfval theory`` does not load
@@ -27,10 +32,17 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "comparison.sweep_cli",
         "onset of the oscillatory instability versus g (closed loop)",
     ),
+    "calibrate": (
+        "comparison.calibration_cli",
+        "expected deviations of the theory at calibration seeds, with provenance",
+    ),
     "cache": ("mfval.cache_cli", "show or clear the results store"),
 }
 
 DEFAULT_OUT = Path("output")
+
+#: exit codes (module docstring)
+EXIT_OK, EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_SCHEDULER_UNREACHABLE = 0, 1, 2, 3
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,15 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(importlib.import_module(args._module).main(args) or 0)
     except ParameterError as err:
         print(f"mfval {args.command}: parameter error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except SchedulerUnreachableError as err:
         print(f"mfval {args.command}: {err}", file=sys.stderr)
-        return 3
+        return EXIT_SCHEDULER_UNREACHABLE
     except ImportError as err:
         if "optional extra" not in str(err):
             raise
         print(f"mfval {args.command}: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(
             f"mfval {args.command}: interrupted; finished tasks are stored, rerun to continue",

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from comparison.checks import VERDICT_FAIL, VERDICT_PASS
-from comparison.closed_loop import load_closed_loop_config, spectrum_rows
+from comparison.closed_loop import judged_table, load_closed_loop_config, spectrum_rows
 from comparison.sweep import estimate_onset
 from simulation.closed_loop import measure_spectra, recording_window
 from theory.closed_loop import closed_loop_point
@@ -114,7 +114,7 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
             "cv_se": [0.001, 0.001],
         }
     )
-    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    rows = judged_table(spectrum_rows(spectra, stats, point, params["network"], config))
     lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
     assert (lif["verdict"] == VERDICT_PASS).all()
     from comparison.closed_loop import ClosedLoopResult, report_section
@@ -125,7 +125,7 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     assert len(rows[rows["quantity"] == "psd"]) == 2 * len(config["check_frequencies"])
     spectra["psd_per_s"] *= 3.0
     stats["cv"] = 0.5
-    rows = pd.DataFrame(spectrum_rows(spectra, stats, point, params["network"], config))
+    rows = judged_table(spectrum_rows(spectra, stats, point, params["network"], config))
     assert (rows[rows["quantity"] == "psd"]["verdict"] == VERDICT_FAIL).any()
     assert (rows[rows["quantity"] == "cv"]["verdict"] == VERDICT_FAIL).all()
 

@@ -28,6 +28,8 @@ MUST_CATCH = {
     "binomial_poisson_split_p0.05": {"sigma_realized"},
     "modulation_latency_1.5ms": {"tf_phase"},
     "missing_synaptic_filter": {"tf_amplitude", "tf_phase"},
+    # amplitude calibration error of the modulation (issue 10: hid in the old envelopes)
+    "tf_gain=1.08": {"tf_amplitude"},
 }
 
 

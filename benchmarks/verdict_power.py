@@ -1,0 +1,225 @@
+"""Measured false-alarm rate and power (detection thresholds) of the validation verdicts.
+
+(a) False alarms: the default comparison at fresh verification seeds, with no
+    planted error; every failed row is a false alarm (counted per quantity,
+    pointwise and aggregate).
+(b) Power: planted errors of graded size (``comparison.pipeline.GRADED_PLANTS``),
+    everywhere and restricted to regions where the old suite carried flat
+    known-deviation envelopes ((6, 6) mV; 25-80 Hz); for each, the fraction
+    of seeds at which a row of the target quantity fails, and the detection
+    threshold: the smallest size caught at every seed. Measurement plants
+    (``rate_scale``, ``tf_gain``, ``tf_phase_deg``, ``tf_latency_ms``) judge
+    the same simulations again (:func:`comparison.pipeline.replant`), so all
+    sizes and seeds cost one set of simulations; ``exc_weight_scale`` (a
+    physical error of the network) is simulated at the first seed only, and
+    its induced rate change is measured against the unplanted run of the same
+    seed (same connectivity and noise).
+
+Sizes are configurable, so that the script runs at whatever compute is at
+hand: ``--duration-scale 0.25`` is the ``--quick`` size of ``mfval run``
+(larger SEs, less power); 1 is the default ``mfval run``.
+
+Example (the numbers in the README)::
+
+    python benchmarks/verdict_power.py --seeds 20001-20005 --duration-scale 1 --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from comparison.checks import VERDICT_FAIL, load_validation  # noqa: E402
+from comparison.metrics import check_id  # noqa: E402
+from comparison.pipeline import default_settings, replant, run_validation  # noqa: E402
+from mfval.params import load_params  # noqa: E402
+from mfval.store import ResultStore  # noqa: E402
+
+#: planted families: (name, region suffix, target quantity, sizes)
+FAMILIES = [
+    ("rate_scale", "", "rate", [1.01, 1.02, 1.03, 1.05, 1.08]),
+    ("rate_scale", "@6,6", "rate", [1.02, 1.03, 1.05, 1.08, 1.12]),
+    ("rate_scale", "@10,10", "rate", [1.01, 1.02, 1.03, 1.05, 1.08]),
+    ("tf_gain", "", "tf_amplitude", [1.01, 1.02, 1.03, 1.05, 1.08]),
+    ("tf_gain", "@6,6", "tf_amplitude", [1.02, 1.03, 1.05, 1.08, 1.12]),
+    ("tf_gain", "@25-80Hz", "tf_amplitude", [1.02, 1.03, 1.05, 1.08, 1.12]),
+    ("tf_gain", "@6,6@25-80Hz", "tf_amplitude", [1.03, 1.05, 1.08, 1.12, 1.2]),
+    ("tf_phase_deg", "", "tf_phase", [0.5, 1.0, 2.0, 3.0, 5.0]),
+    ("tf_phase_deg", "@6,6", "tf_phase", [1.0, 2.0, 3.0, 5.0, 8.0]),
+    ("tf_phase_deg", "@25-80Hz", "tf_phase", [1.0, 2.0, 3.0, 5.0, 8.0]),
+    ("tf_latency_ms", "", "tf_phase", [0.01, 0.02, 0.05, 0.1, 0.2]),
+]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"20001-20005"`` or ``"1,2,3"`` -> list of seeds."""
+    if "-" in text:
+        a, b = (int(x) for x in text.split("-"))
+        return list(range(a, b + 1))
+    return [int(x) for x in text.split(",")]
+
+
+def failed_rows(comparison: pd.DataFrame, quantity: str | None = None) -> pd.DataFrame:
+    rows = comparison[comparison["verdict"] == VERDICT_FAIL]
+    return rows if quantity is None else rows[rows["quantity"] == quantity]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", default="20001-20005", help="fresh verification seeds")
+    parser.add_argument("--duration-scale", type=float, default=1.0, help="durations x this")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument(
+        "--weight-sizes",
+        default="1.02,1.05",
+        help="exc_weight_scale sizes simulated at the first seed ('' for none)",
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "output" / "power")
+    args = parser.parse_args(argv)
+
+    start = time.perf_counter()
+    params = load_params(None)
+    config = load_validation()
+    store = ResultStore(args.cache_dir)
+    seeds = parse_seeds(args.seeds)
+    sim = params["simulation"]
+
+    def settings(seed, planted="none"):
+        s = default_settings(params)
+        s.seed, s.planted = seed, planted
+        if args.duration_scale != 1.0:
+            s.network_options = {"duration": args.duration_scale * sim["network_duration"]}
+            s.transfer_options = {"duration": args.duration_scale * sim["transfer_duration"]}
+        return s
+
+    baseline = {}
+    alarms = []
+    for seed in seeds:
+        t = time.perf_counter()
+        result = run_validation(
+            params, settings(seed), store, config, workers=args.workers, progress=False
+        )
+        baseline[seed] = result
+        table = result.comparison
+        judged = table[table["verdict"] != "not judged"]
+        for quantity, group in judged.groupby("quantity", sort=False):
+            bad = failed_rows(group)
+            alarms.append(
+                {
+                    "seed": seed,
+                    "quantity": quantity,
+                    "judged rows": len(group),
+                    "false alarms": len(bad),
+                    "rows": ", ".join(check_id(r) for _, r in bad.iterrows()),
+                }
+            )
+        print(f"seed {seed}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    alarms = pd.DataFrame(alarms)
+
+    power = []
+    for name, region, quantity, sizes in FAMILIES:
+        for size in sizes:
+            planted = f"{name}={size:g}{region}"
+            caught = []
+            for seed in seeds:
+                base_failed = not failed_rows(baseline[seed].comparison, quantity).empty
+                table = replant(baseline[seed], params, planted).comparison
+                hit = failed_rows(table, quantity)
+                caught.append(
+                    {
+                        "seed": seed,
+                        "caught": not hit.empty and not base_failed,
+                        "by": ", ".join(check_id(r) for _, r in hit.head(3).iterrows()),
+                    }
+                )
+            power.append(
+                {
+                    "planted": f"{name}{region}",
+                    "quantity": quantity,
+                    "size": size,
+                    "caught": sum(c["caught"] for c in caught),
+                    "seeds": len(seeds),
+                    "example rows": caught[0]["by"],
+                }
+            )
+    power = pd.DataFrame(power)
+
+    weight = []
+    sizes = [float(x) for x in args.weight_sizes.split(",") if x.strip()]
+    for size in sizes:
+        seed = seeds[0]
+        planted = f"exc_weight_scale={size:g}"
+        result = run_validation(
+            params, settings(seed, planted), store, config, workers=args.workers, progress=False
+        )
+        base = baseline[seed].network.set_index(["mu_mV", "sigma_mV", "population"])["rate_hz"]
+        now = result.network.set_index(["mu_mV", "sigma_mV", "population"])["rate_hz"]
+        change = (now / base - 1).mul(100).round(1)
+        hit = failed_rows(result.comparison, "rate")
+        weight.append(
+            {
+                "planted": planted,
+                "seed": seed,
+                "rate change % (E, per point)": ", ".join(
+                    f"({m:g},{s:g}) {v:+.1f}" for (m, s, pop), v in change.items() if pop == "E"
+                ),
+                "caught by rate rows": len(hit),
+                "example rows": ", ".join(check_id(r) for _, r in hit.head(3).iterrows()),
+            }
+        )
+    weight = pd.DataFrame(weight)
+
+    thresholds = []
+    for (planted, quantity), group in power.groupby(["planted", "quantity"], sort=False):
+        every = group[group["caught"] == group["seeds"]]["size"]
+        some = group[group["caught"] > 0]["size"]
+        thresholds.append(
+            {
+                "planted error": planted,
+                "quantity": quantity,
+                "caught at every seed from": f"{every.min():g}" if len(every) else "not caught",
+                "caught at some seed from": f"{some.min():g}" if len(some) else "not caught",
+                "sizes tried": ", ".join(f"{x:g}" for x in group["size"]),
+            }
+        )
+    thresholds = pd.DataFrame(thresholds)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    from mfval.io import write_csv
+
+    write_csv(alarms, args.out / "false_alarms.csv")
+    write_csv(power, args.out / "power.csv")
+    write_csv(weight, args.out / "weight_plants.csv")
+    write_csv(thresholds, args.out / "thresholds.csv")
+    summary = alarms.groupby("quantity", sort=False)[["judged rows", "false alarms"]].sum()
+    print(
+        f"# verdict power: seeds {seeds}, duration scale {args.duration_scale:g}, "
+        f"family-wise alpha {config.family_wise_alpha:g}, "
+        f"expected deviations {', '.join(r['id'] for r in config.expected.records) or 'none'}"
+    )
+    print("\n## False alarms (no planted error), summed over seeds\n")
+    print(summary.to_string())
+    print(
+        f"\nseeds with any false alarm: {alarms.groupby('seed')['false alarms'].sum().gt(0).sum()}"
+    )
+    print("\n## Detection thresholds (size: factor, deg or ms)\n")
+    print(thresholds.to_string(index=False))
+    print("\n## Caught fraction per size\n")
+    print(power.drop(columns="example rows").to_string(index=False))
+    if len(weight):
+        print("\n## Physical plant: recurrent excitatory weights (first seed)\n")
+        print(weight.to_string(index=False))
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
