@@ -9,6 +9,13 @@ achieved amplitude standard error relative to the theory amplitude.
 
     python benchmarks/transfer_sim.py [--points 10,10 6,6] [--n-per-frequency N]
         [--duration T] [--amplitude MV] [--workers W] [--csv FILE]
+
+With ``--compare-backends`` it instead runs the same spec at the first point
+on the Brian2 backends in one process, interleaved: the former default
+(Cython runtime, Brian2's ``poisson()``) and the current default
+(``cpp_standalone`` compiled once, table Poisson sampler), each twice (the
+first run includes code generation and compilation, the second reuses it),
+and prints the wall times and the ratio of the run times.
 """
 
 from __future__ import annotations
@@ -38,6 +45,11 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--params", default=None)
     ap.add_argument("--csv", default=None, help="write the transfer table here")
+    ap.add_argument(
+        "--compare-backends",
+        action="store_true",
+        help="former (Cython, poisson()) vs current (standalone, table) backend, one process",
+    )
     args = ap.parse_args(argv)
     params = load_params(args.params)
     points = args.points or [tuple(map(float, p)) for p in params["scan"]["marked_points"]]
@@ -46,6 +58,8 @@ def main(argv=None) -> int:
         "duration": args.duration,
         "amplitude": None if args.amplitude is None else args.amplitude * 1e-3,
     }
+    if args.compare_backends:
+        return compare_backends(params, points[0], kw)
     t0 = time.perf_counter()
     simulate_transfer(0.01, 0.01, params, frequencies=[5.0], n_per_frequency=20, duration=0.05)
     print(f"warm-up (compile or load cached code): {time.perf_counter() - t0:.1f} s")
@@ -99,6 +113,40 @@ def main(argv=None) -> int:
     if args.csv:
         pd.concat(dfs).to_csv(args.csv, index=False)
     return 0 if np.isfinite(worst) else 1
+
+
+#: Brian2 backend options: the former default and the current one
+BACKENDS = {
+    "former: cython + poisson()": {"target": "cython", "poisson_sampler": "brian2"},
+    "current: cpp_standalone + table": {"target": "cpp_standalone", "poisson_sampler": "table"},
+}
+
+
+def compare_backends(params: dict, point: tuple[float, float], kw: dict) -> int:
+    """Wall times of the same open-loop spec on both backends (module docstring)."""
+    from simulation.open_loop import make_transfer_spec, run_transfer
+
+    kw = {k: v for k, v in kw.items() if v is not None}
+    specs = {
+        name: make_transfer_spec(*point, params, backend=backend, **kw)
+        for name, backend in BACKENDS.items()
+    }
+    spec = next(iter(specs.values()))
+    print(
+        f"({point[0] * 1e3:g}, {point[1] * 1e3:g}) mV: {spec.n_neurons} neurons x "
+        f"{spec.warmup + spec.duration:g} s simulated, {len(spec.frequencies)} frequencies"
+    )
+    run_s: dict[str, list[float]] = {name: [] for name in specs}
+    for attempt in ("first (with compilation)", "second (compiled)"):
+        for name, spec in specs.items():
+            t0 = time.perf_counter()
+            run_transfer(spec)
+            wall = time.perf_counter() - t0
+            run_s[name].append(wall)
+            print(f"  {name:<34} {attempt:<26} {wall:7.1f} s", flush=True)
+    former, current = (run_s[name][1] for name in BACKENDS)
+    print(f"\nrun time ratio former / current (compiled runs): {former / current:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":

@@ -269,7 +269,10 @@ class TransferSpec:
         return int(round(self.duration / self.dt))
 
     def backend_options(self) -> dict:
-        defaults = {"brian2": {"target": "cpp_standalone"}, "nest": {"threads": 1}}[self.simulator]
+        defaults = {
+            "brian2": {"target": "cpp_standalone", "poisson_sampler": "table"},
+            "nest": {"threads": 1},
+        }[self.simulator]
         return {**defaults, **self.backend}
 
     def simulated(self) -> dict:

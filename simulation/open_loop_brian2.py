@@ -328,6 +328,7 @@ def transfer_arrays(spec) -> OpenLoopArrays:
         dt=float(spec.dt),
         total=spec.n_steps * spec.dt,
         seed=int(spec.seed),
+        poisson_sampler=spec.backend_options()["poisson_sampler"],
     )
 
 
