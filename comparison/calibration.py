@@ -80,13 +80,25 @@ class ExpectedDeviations:
     source: str = ""
 
     def _curve(self, quantity, population, mu_mV, sigma_mV) -> pd.DataFrame:
-        e = self.entries
-        return e[
-            (e["quantity"] == quantity)
-            & (e["population"] == population)
-            & np.isclose(e["mu_mV"].astype(float), mu_mV)
-            & np.isclose(e["sigma_mV"].astype(float), sigma_mV)
-        ]
+        """Entries of one quantity, population and point (grouped once, then looked up)."""
+        key = (id(self.entries), len(self.entries))
+        if getattr(self, "_index_key", None) != key:
+            e = self.entries
+            groups = e.groupby(
+                [
+                    e["quantity"],
+                    e["population"],
+                    e["mu_mV"].astype(float).round(6),
+                    e["sigma_mV"].astype(float).round(6),
+                ],
+                sort=False,
+            )
+            self._index = {k: g for k, g in groups}
+            self._index_key = key
+        found = self._index.get(
+            (quantity, population, round(float(mu_mV), 6), round(float(sigma_mV), 6))
+        )
+        return found if found is not None else self.entries.iloc[:0]
 
     def _at_point(self, quantity, population, mu_mV, sigma_mV, frequency_hz):
         """(deviation, se, records) at a calibrated point, interpolated in log f."""
