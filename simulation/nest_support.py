@@ -39,6 +39,7 @@ in ``tests/test_nest.py``):
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -50,6 +51,7 @@ INSTALL_HINT = (
 
 def import_nest():
     """The ``nest`` module, quiet; ImportError with the install command if missing."""
+    os.environ.setdefault("PYNEST_QUIET", "1")  # no banner on stdout
     try:
         import nest
     except ImportError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from mfval.params import load_params
 from mfval.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("PYNEST_QUIET", "1")  # NEST (optional extra): no banner
 
 
 @pytest.fixture(scope="session")
