@@ -17,6 +17,7 @@ from pathlib import Path
 from mfval.cli import (
     add_common_arguments,
     add_simulator_argument,
+    add_theory_argument,
     load_cli_params,
     require_simulators,
 )
@@ -27,6 +28,7 @@ from mfval.tasks import close_client, open_client
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
+    add_theory_argument(parser)
     parser.add_argument("--quick", action="store_true", help="a quarter of the simulated time")
     parser.add_argument(
         "--full-grid", action="store_true", help="simulate every grid point, not only the marked"
@@ -60,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
+    settings.theory = args.theory
     require_simulators(args.simulator, "run")
     settings.simulators = list(args.simulator)
     settings.planted = args.planted

@@ -169,6 +169,8 @@ class RunSettings:
     #: closed-loop spectra at this point (V), None: not simulated
     closed_loop_point: tuple[float, float] | None = None
     closed_loop_options: dict = field(default_factory=dict)
+    #: theory computation path of the scan: "fast" or "nnmt" (:mod:`theory.fast_lif`)
+    theory: str = "fast"
 
 
 def marked_points(params: dict) -> list[tuple[float, float]]:
@@ -314,7 +316,9 @@ def run_validation(
     config = config or load_validation()
     run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
     config.check_seed(int(run_seed), purpose)
-    scan, theory_transfer = run_scan(params, store, workers, progress, client)
+    scan, theory_transfer = run_scan(
+        params, store, workers, progress, client, theory=settings.theory
+    )
     per_simulator = [(sim, *simulation_tasks(params, settings, sim)) for sim in settings.simulators]
     closed = None
     if settings.closed_loop_point is not None:
