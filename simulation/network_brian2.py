@@ -43,12 +43,10 @@ import numpy as np
 
 from mfval.params import stable_hash
 from simulation.device import (
+    StandaloneCache,
     configure_runtime,
-    load_standalone_template,
-    new_standalone_device,
-    new_standalone_dir,
-    remove_standalone_dir,
-    save_standalone_template,
+    standalone_seed_code,
+    write_standalone_seed,
 )
 from simulation.lif import make_lif_group
 from simulation.network import POISSON_SAMPLERS
@@ -192,19 +190,9 @@ def build_brian_network(
     }
 
 
-#: compiled standalone models of this process, by structure key (most recent last)
-_STANDALONE_MODELS: dict = {}
-#: most standalone models kept per process (each holds a build folder)
-MAX_STANDALONE_MODELS = 2
-
-
-def _clear_standalone_models() -> None:
-    for model in _STANDALONE_MODELS.values():
-        remove_standalone_dir(model["directory"])
-    _STANDALONE_MODELS.clear()
-
-
-atexit.register(_clear_standalone_models)
+#: compiled standalone models of this process, by structure key
+_MODELS = StandaloneCache(max_models=2)
+atexit.register(_MODELS.clear)
 
 
 def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
@@ -215,6 +203,7 @@ def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
     serves every seed and working point.
     """
     lines = [
+        standalone_seed_code(n_threads),
         "{",
         "auto _mfval_load = [](const char* fn, char* p, size_t n) {",
         "    std::ifstream f(fn, std::ios::binary);",
@@ -224,14 +213,6 @@ def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
         "        exit(1);",
         "    }",
         "};",
-        "long long _mfval_seed = 0;",
-        "{",
-        '    std::ifstream f("mfval_run/seed.txt");',
-        "    f >> _mfval_seed;",
-        '    if (!f) { std::cerr << "mfval: cannot read seed" << std::endl; exit(1); }',
-        "}",
-        f"for (int _i = 0; _i < {max(1, n_threads)}; _i++)",
-        "    brian::_random_generators[_i].seed(_mfval_seed + _i);",
     ]
     for syn in objects["synapses"].values():
         for var in ("_synaptic_pre", "_synaptic_post"):
@@ -250,11 +231,9 @@ def _standalone_load_code(device, objects: dict, n_threads: int) -> str:
     return "\n".join(lines)
 
 
-def _write_standalone_inputs(model: dict, conn: dict, record_idx: np.ndarray, seed: int) -> None:
-    folder = model["directory"] / "mfval_run"
-    folder.mkdir(exist_ok=True)
-    (folder / "seed.txt").write_text(f"{int(seed)}\n")
-    for (t, s), syn in model["objects"]["synapses"].items():
+def _write_standalone_inputs(model, conn: dict, record_idx: np.ndarray, seed: int) -> None:
+    folder = write_standalone_seed(model.directory, seed)
+    for (t, s), syn in model.objects["synapses"].items():
         i, j = conn[(t, s)]
         np.ascontiguousarray(i, np.int32).tofile(folder / f"{syn.name}_synaptic_pre.dat")
         np.ascontiguousarray(j, np.int32).tofile(folder / f"{syn.name}_synaptic_post.dat")
@@ -270,34 +249,13 @@ def _standalone_model(key: str, build_args: dict, openmp_threads: int, total: fl
     """
     import brian2 as b2
 
-    if key in _STANDALONE_MODELS:
-        model = _STANDALONE_MODELS.pop(key)
-        _STANDALONE_MODELS[key] = model  # most recently used last
-        return model, 0.0
-    while len(_STANDALONE_MODELS) >= MAX_STANDALONE_MODELS:
-        old = _STANDALONE_MODELS.pop(next(iter(_STANDALONE_MODELS)))
-        remove_standalone_dir(old["directory"])
-    t0 = time.perf_counter()
-    directory = new_standalone_dir()
-    load_standalone_template(directory, key)
-    device = new_standalone_device(directory, openmp_threads)
-    try:
-        b2.start_scope()
-        b2.defaultclock.dt = dt * b2.second
+    def build(device):
         objects = build_brian_network(**build_args)
         device.insert_code("main", _standalone_load_code(device, objects, openmp_threads))
         objects["network"].run(total * b2.second)
-        device.build(directory=str(directory), compile=True, run=False)
-    except BaseException:
-        remove_standalone_dir(directory)
-        raise
-    finally:
-        b2.set_device("runtime")
-        b2.prefs.devices.cpp_standalone.openmp_threads = 0
-    save_standalone_template(directory, key)
-    model = {"device": device, "objects": objects, "directory": directory}
-    _STANDALONE_MODELS[key] = model
-    return model, time.perf_counter() - t0
+        return objects
+
+    return _MODELS.get(key, build, dt, openmp_threads)
 
 
 def brian2_version() -> str:
@@ -359,13 +317,13 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
             int(threads),
         )
         model, compile_s = _standalone_model(key, build_args, threads, total, dt)
-        objects = model["objects"]
+        objects = model.objects
         group = objects["group"]
         _write_standalone_inputs(model, conn, record_idx, spec.seed)
         setup_s = time.perf_counter() - t_setup - compile_s
         t0 = time.perf_counter()
-        model["device"].run(
-            directory=str(model["directory"]),
+        model.device.run(
+            directory=str(model.directory),
             with_output=False,
             run_args={
                 group.v: v0 * b2.volt,
