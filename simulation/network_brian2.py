@@ -51,11 +51,8 @@ from simulation.device import (
     save_standalone_template,
 )
 from simulation.lif import make_lif_group
+from simulation.network import POISSON_SAMPLERS
 from simulation.recording import STATE_AFTER_JUMPS, Recording
-
-#: exact Poisson samplers of the external drive (Cython): Brian2's ``poisson()``,
-#: sequential CDF inversion, tabulated CDF inversion from the mode
-POISSON_SAMPLERS = ("brian2", "inversion", "table")
 
 
 def _input_code(

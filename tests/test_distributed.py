@@ -62,7 +62,7 @@ def test_local_cluster_equals_in_process(params, tmp_path, client):
             a.drop(columns=[c for c in a.columns if c.endswith("_s")]),
             b.drop(columns=[c for c in b.columns if c.endswith("_s")]),
         )
-    assert tasks[0].kwargs["seed"] != tasks[1].kwargs["seed"]  # per-task seeds
+    assert tasks[0].kwargs["spec"].seed != tasks[1].kwargs["spec"].seed  # per-task seeds
 
 
 def _count_computed(stderr: str) -> tuple[int, int]:
