@@ -180,3 +180,24 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
     assert (base["verdict"] != VERDICT_FAIL).all()
     planted = verdicts["recurrent_delay_doubled"]
     assert (planted[planted["quantity"].str.startswith("psd")]["verdict"] == VERDICT_FAIL).any()
+
+
+@pytest.mark.slow
+def test_closed_loop_on_brian2_and_nest_agree(params):
+    """The same measurement of a NEST and a Brian2 recording (1 s each, full network)."""
+    pytest.importorskip("nest")
+    from simulation.closed_loop import simulate_closed_loop
+
+    stats = {
+        sim: simulate_closed_loop(
+            10e-3, 10e-3, params, 123, duration=1.0, warmup=0.2, simulator=sim
+        )["stats"].set_index("population")
+        for sim in ("brian2", "nest")
+    }
+    b, n = stats["brian2"], stats["nest"]
+    for column in ("rate_hz", "band_ratio", "variance_ratio", "cv"):
+        se = np.hypot(
+            b["rate_se_hz" if column == "rate_hz" else f"{column}_se"],
+            n["rate_se_hz" if column == "rate_hz" else f"{column}_se"],
+        )
+        assert (np.abs(b[column] - n[column]) <= 4 * se).all(), column
