@@ -26,6 +26,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +118,27 @@ def new_standalone_device(directory: Path, openmp_threads: int = 0):
 def standalone_template_dir(key: str) -> Path:
     """Shared folder holding a compiled standalone project for code ``key``."""
     return brian_cache_dir() / "standalone_templates" / key
+
+
+@contextmanager
+def template_lock(key: str):
+    """Exclusive lock (``flock``) of the template of ``key`` across processes.
+
+    Held while a process builds (or copies) the project of ``key``, so that
+    concurrent workers compile a structure once: the others wait, then copy
+    the template and only regenerate code (measured: ~40 s compilation of
+    the network instead of once per worker).
+    """
+    import fcntl
+
+    root = brian_cache_dir() / "standalone_templates"
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{key}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_standalone_template(directory: Path, key: str) -> None:
@@ -224,20 +246,23 @@ class StandaloneCache:
             remove_standalone_dir(old.directory)
         t0 = time.perf_counter()
         directory = new_standalone_dir()
-        load_standalone_template(directory, key)
-        device = new_standalone_device(directory, openmp_threads)
-        try:
-            b2.start_scope()
-            b2.defaultclock.dt = dt * b2.second
-            objects = build(device)
-            device.build(directory=str(directory), compile=True, run=False)
-        except BaseException:
-            remove_standalone_dir(directory)
-            raise
-        finally:
-            b2.set_device("runtime")
-            b2.prefs.devices.cpp_standalone.openmp_threads = 0
-        save_standalone_template(directory, key)
+        # one compilation per structure on this machine: a process that finds another
+        # compiling the same key waits for its template instead of compiling it again
+        with template_lock(key):
+            load_standalone_template(directory, key)
+            device = new_standalone_device(directory, openmp_threads)
+            try:
+                b2.start_scope()
+                b2.defaultclock.dt = dt * b2.second
+                objects = build(device)
+                device.build(directory=str(directory), compile=True, run=False)
+            except BaseException:
+                remove_standalone_dir(directory)
+                raise
+            finally:
+                b2.set_device("runtime")
+                b2.prefs.devices.cpp_standalone.openmp_threads = 0
+            save_standalone_template(directory, key)
         model = StandaloneModel(device=device, objects=objects, directory=directory)
         self._models[key] = model
         return model, time.perf_counter() - t0
