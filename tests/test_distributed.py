@@ -41,6 +41,7 @@ def client():
     close_client(c)
 
 
+@pytest.mark.slow
 def test_local_cluster_equals_in_process(params, tmp_path, client):
     inproc = run_points(POINTS, params, ResultStore(tmp_path / "a"), workers=1, progress=False)
     dask = run_points(POINTS, params, ResultStore(tmp_path / "b"), progress=False, client=client)

@@ -58,6 +58,7 @@ def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None, f
     return np.rint(exc), np.rint(inh)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "fast, rates",
     [
@@ -138,6 +139,7 @@ def test_poisson_drive_checks(params):
     assert np.all(ok["p"] <= params["simulation"]["max_poisson_p"] * 1.001)
 
 
+@pytest.mark.slow
 def test_constant_current_matches_analytic_lif_rate(params):
     """Unconnected neuron, constant suprathreshold current: ISI = tau_r + tau_m ln(mu/(mu-V_th))."""
     import brian2 as b2

@@ -51,6 +51,7 @@ def test_fixed_indegree_full_size(params):
         assert len(np.unique(pair)) == len(pair)  # no multapses
 
 
+@pytest.mark.slow
 def test_brian_objects_weights_delays(small_params):
     """Synapses in Brian2: in-degrees, PSC amplitudes, delays and drive as specified."""
     import brian2 as b2
@@ -95,6 +96,7 @@ def runs(small_params):
     return a, b, c
 
 
+@pytest.mark.slow
 def test_same_seed_identical_other_seed_consistent(runs):
     (fa, da), (fb, db), fc = runs
     assert np.array_equal(da["spike_i"], db["spike_i"])
@@ -107,6 +109,7 @@ def test_same_seed_identical_other_seed_consistent(runs):
         assert diff <= 4 * se, (diff, se)
 
 
+@pytest.mark.slow
 def test_standalone_reuses_binary_and_matches_cython(runs, small_params):
     """Default cpp_standalone: one build for all seeds; same spikes and currents as Cython."""
     (fa, da), (fb, db), fc = runs
@@ -121,6 +124,7 @@ def test_standalone_reuses_binary_and_matches_cython(runs, small_params):
     assert np.array_equal(fa["rate_hz"], fy["rate_hz"])
 
 
+@pytest.mark.slow
 def test_rates_and_mean_input_match_theory_at_10_10(runs, small_params):
     """Short run at (10, 10) mV: rates within 10 % of theory, realized mu within 5 %."""
     from simulation.network import theory_for_point
@@ -169,6 +173,7 @@ def _sigma_expected(net, rates, nu_ext, p_ext=(0.0, 0.0)):
 SIGMA_ALLOWANCE_MV = 0.1
 
 
+@pytest.mark.slow
 def test_sigma_realized_matches_theory_at_10_10(runs, small_params):
     """Realized input fluctuation: 10 mV requested, the formula at the simulated rates."""
     (frame, _), _, _ = runs
@@ -187,6 +192,7 @@ def test_sigma_realized_matches_theory_at_10_10(runs, small_params):
         assert abs(row["sigma_realized_mV"] - expected[k]) <= 4 * se + SIGMA_ALLOWANCE_MV
 
 
+@pytest.mark.slow
 def test_sigma_realized_detects_binomial_split(runs, small_params):
     """Planted p = 0.05 binomial split: the external variance drops by (1 - p), and
     sigma_realized drops by the amount the formula predicts (the rates barely move)."""

@@ -19,6 +19,8 @@ from comparison.checks import VERDICT_FAIL
 from comparison.metrics import check_id
 from comparison.pipeline import RunSettings, run_validation
 
+pytestmark = pytest.mark.slow
+
 POINT = [(10e-3, 10e-3)]
 
 #: planted error -> quantities of which at least one check must fail
