@@ -8,9 +8,8 @@ simulator (inverse-variance weighted), keeps only what all simulators agree
 on (:func:`comparison.calibration.combine_simulators`) and writes the
 expected-deviation file named in ``params/validation.yaml`` with a record of
 the command, seeds, durations, points, versions, code fingerprints, git
-commit and date. ``--simulator`` names the simulators to run; only
-``brian2`` exists on this branch (a NEST backend plugs in through
-:data:`SIMULATORS`).
+commit and date. ``--simulator`` names the simulators to run
+(:data:`SIMULATORS`; NEST needs the optional extra ``.[nest]``).
 """
 
 from __future__ import annotations
@@ -25,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, load_cli_params
+from mfval.cli import add_common_arguments, load_cli_params, require_simulators
 from mfval.params import ParameterError
 
-#: simulators a calibration can run (a NEST backend adds its name here)
-SIMULATORS = ("brian2",)
+#: simulators a calibration can run
+SIMULATORS = ("brian2", "nest")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,13 +139,17 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError("--duration-factor", "duration_factor", factor, "must be positive")
     sim = params["simulation"]
     settings = default_settings(params, full_grid=args.full_grid)
+    settings.closed_loop_point = None  # expected deviations of the open-loop protocols only
     settings.network_options = {"duration": factor * sim["network_duration"]}
     settings.transfer_options = {"duration": factor * sim["transfer_duration"]}
     per_simulator: dict[str, pd.DataFrame] = {}
     measured_all = []
-    client = open_client(args.scheduler, args.workers)
+    if "nest" in simulators:
+        require_simulators(simulators, "calibrate")
+    client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         for name in simulators:
+            settings.simulators = [name]
             frames = []
             for seed in seeds:
                 settings.seed = seed

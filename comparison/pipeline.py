@@ -342,6 +342,7 @@ def run_validation(
             [results[id(t)] for t in network_tasks],
             [results[id(t)] for t in transfer_tasks],
             settings,
+            simulator,
         )
         for simulator, network_tasks, transfer_tasks in per_simulator
     }
@@ -375,6 +376,7 @@ def compare(
     network_frames: list[pd.DataFrame],
     transfer_frames: list[pd.DataFrame],
     settings: RunSettings,
+    simulator: str = "brian2",
 ) -> ValidationResult:
     """Measurement plants, low-pass fits and the comparison table of finished simulations.
 
@@ -396,7 +398,7 @@ def compare(
         if transfer_frames
         else pd.DataFrame()
     )
-    comparison = comparison_table(scan, config, params, network, transfer, fits)
+    comparison = comparison_table(scan, config, params, network, transfer, fits, simulator)
     return ValidationResult(
         scan=scan,
         theory_transfer=theory_transfer,
