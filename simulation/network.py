@@ -61,6 +61,7 @@ import pandas as pd
 
 from mfval.params import stable_hash
 from mfval.tasks import Task
+from simulation.recording import StepGrid
 
 #: simulators with a backend for this protocol
 SIMULATORS = ("brian2", "nest")
@@ -309,7 +310,7 @@ class NetworkPerturbation:
 
 
 @dataclass(frozen=True)
-class NetworkSpec:
+class NetworkSpec(StepGrid):
     """Plain data that fully defines one network run (SI units).
 
     ``n_blocks`` is an analysis choice (blocks of the standard errors): it
@@ -332,19 +333,6 @@ class NetworkSpec:
     simulator: str = "brian2"
     backend: dict = field(default_factory=dict)
     perturbation: NetworkPerturbation = field(default_factory=NetworkPerturbation)
-
-    @property
-    def n_steps(self) -> int:
-        """Simulated steps, warm-up included."""
-        return int(round((self.warmup + self.duration) / self.dt))
-
-    @property
-    def warmup_steps(self) -> int:
-        return int(round(self.warmup / self.dt))
-
-    @property
-    def duration_steps(self) -> int:
-        return int(round(self.duration / self.dt))
 
     def backend_options(self) -> dict:
         """Backend options with defaults filled in (see the backends)."""

@@ -65,6 +65,7 @@ import pandas as pd
 
 from mfval.params import stable_hash
 from mfval.tasks import Task
+from simulation.recording import StepGrid
 from simulation.spectral import fit_low_pass, log_frequencies
 
 #: bump when the content of a transfer result changes
@@ -216,7 +217,7 @@ PERTURBATION_KEYS = ("mod_delay", "drop_synaptic_filter", "amplitude_scale", "ta
 
 
 @dataclass(frozen=True)
-class TransferSpec:
+class TransferSpec(StepGrid):
     """Plain data that fully defines one open-loop run (SI units).
 
     ``frequencies`` (Hz) and ``amplitudes`` (nominal dmu, V) per frequency;
@@ -255,18 +256,6 @@ class TransferSpec:
     def n_neurons(self) -> int:
         """Modulated (spiking) neurons."""
         return len(self.frequencies) * self.n_per_frequency
-
-    @property
-    def n_steps(self) -> int:
-        return int(round((self.warmup + self.duration) / self.dt))
-
-    @property
-    def warmup_steps(self) -> int:
-        return int(round(self.warmup / self.dt))
-
-    @property
-    def duration_steps(self) -> int:
-        return int(round(self.duration / self.dt))
 
     def backend_options(self) -> dict:
         defaults = {

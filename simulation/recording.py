@@ -50,6 +50,23 @@ SPIKE_STEP_CONVENTION = "detected_at_step_end"
 STATE_AFTER_JUMPS = "after_jumps"
 
 
+class StepGrid:
+    """Step counts of a protocol spec with ``dt``, ``warmup`` and ``duration`` (s) attributes."""
+
+    @property
+    def n_steps(self) -> int:
+        """Simulated steps, warm-up included."""
+        return int(round((self.warmup + self.duration) / self.dt))
+
+    @property
+    def warmup_steps(self) -> int:
+        return int(round(self.warmup / self.dt))
+
+    @property
+    def duration_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+
 @dataclass
 class Recording:
     """Raw output of one simulator run (SI units).
