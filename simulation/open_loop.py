@@ -29,6 +29,19 @@ Protocol (issue 4, design "Simulation protocols" 2):
   sets the stimulus size; the estimate divides by the dmu of the spec, so it
   is not biased towards theory (linearity is checked by doubling dmu).
   ``amplitude_scaling="constant"`` uses the same dmu everywhere.
+- Design (``design`` option): ``"antithetic"`` (default) runs the spec twice
+  with the same seed, i.e. the same Poisson input realization and initial
+  potentials, once with +dmu and once with -dmu (:meth:`TransferSpec.arm`),
+  and averages the two estimates of N (neuron i of the second arm is recorded
+  as i + n_neurons, :func:`stack_arms`). The stimulus-independent part of the
+  spike trains, which is most of their variance at the stimulus frequency,
+  cancels in the difference (common random numbers), and even-order
+  nonlinear terms cancel too. Measured at (6, 6) and (10, 10) mV: the
+  variance of N is 3-23 times smaller than that of one run of the same neurons
+  (median ~6), at twice the simulated time. The estimate is unbiased whether
+  or not a backend reproduces the noise exactly (the arms are then simply two
+  independent runs); the SE comes from independent sub-groups, each holding
+  both arms of its neurons. ``"single"``: one run with +dmu.
 - ``n_probe`` non-spiking neurons (threshold out of reach), same input, no
   modulation, measure the realized mean input: their mean free membrane
   potential is mu.
@@ -69,9 +82,12 @@ from simulation.recording import StepGrid
 from simulation.spectral import fit_low_pass, log_frequencies
 
 #: bump when the content of a transfer result changes
-TRANSFER_SCHEMA = 2
+TRANSFER_SCHEMA = 3
 #: bump when the content of a transfer recording changes
-RECORDING_SCHEMA = 1
+RECORDING_SCHEMA = 2
+
+#: stimulus designs (``design`` option): sign of dmu in each run of the same noise
+DESIGNS = {"antithetic": (1.0, -1.0), "single": (1.0,)}
 
 #: simulators with a backend for this protocol
 SIMULATORS = ("brian2", "nest")
@@ -83,6 +99,7 @@ DEFAULT_OPTIONS = {
     "max_amplitude_factor": 8.0,
     "n_probe": 100,
     "warmup": None,  # None: params["simulation"]["transfer_warmup"]
+    "design": "antithetic",
 }
 
 #: sampling interval of the probe neurons' membrane potential, s
@@ -251,11 +268,29 @@ class TransferSpec(StepGrid):
     simulator: str = "brian2"
     backend: dict = field(default_factory=dict)
     perturbation: TransferPerturbation = field(default_factory=TransferPerturbation)
+    design: str = "antithetic"
+
+    def __post_init__(self):
+        if self.design not in DESIGNS:
+            raise ValueError(
+                f"design must be one of {sorted(DESIGNS)}, got design = {self.design!r}"
+            )
 
     @property
     def n_neurons(self) -> int:
-        """Modulated (spiking) neurons."""
+        """Modulated (spiking) neurons of one run (one arm)."""
         return len(self.frequencies) * self.n_per_frequency
+
+    @property
+    def arm_signs(self) -> tuple:
+        """Sign of dmu in each run of the design (see module docstring)."""
+        return DESIGNS[self.design]
+
+    def arm(self, sign: float) -> TransferSpec:
+        """The single run of this spec with modulation ``sign * dmu`` (same seed)."""
+        return dataclasses.replace(
+            self, amplitudes=tuple(sign * a for a in self.amplitudes), design="single"
+        )
 
     def backend_options(self) -> dict:
         defaults = {
@@ -292,11 +327,64 @@ class TransferSpec(StepGrid):
 
 
 def neuron_layout(spec: TransferSpec) -> tuple[np.ndarray, np.ndarray]:
-    """(frequency index, sub-group) of each modulated neuron, int arrays (n_neurons,)."""
+    """(frequency index, sub-group) of each modulated neuron of one run, int arrays (n_neurons,)."""
     n_freq, n_per, m = len(spec.frequencies), spec.n_per_frequency, spec.n_subgroups
     group_of = np.repeat(np.arange(n_freq), n_per)
     sub_of = np.tile(np.arange(n_per) % m, n_freq)
     return group_of, sub_of
+
+
+def recorded_layout(spec: TransferSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frequency index, sub-group and dmu sign of every recorded neuron, arms stacked.
+
+    Returns
+    -------
+    group_of, sub_of : int arrays (n_arms * n_neurons,)
+        As :func:`neuron_layout`; neuron i + a n_neurons of arm a has the
+        layout of neuron i (both arms of a neuron are in the same sub-group,
+        so sub-groups stay independent).
+    sign : float array (n_arms * n_neurons,)
+        Sign of its modulation (:attr:`TransferSpec.arm_signs`).
+    """
+    group_of, sub_of = neuron_layout(spec)
+    arms = len(spec.arm_signs)
+    sign = np.repeat(np.asarray(spec.arm_signs, float), spec.n_neurons)
+    return np.tile(group_of, arms), np.tile(sub_of, arms), sign
+
+
+def stack_arms(recordings: list, n_neurons: int):
+    """One Recording of the runs of a design: arm a's neuron i becomes i + a n_neurons.
+
+    Sampled states (probes, unmodulated) are those of the first arm; the
+    conventions must agree; wall, compile and run times add up.
+    """
+    from simulation.recording import Recording
+
+    first = recordings[0]
+    for other in recordings[1:]:
+        if other.conventions != first.conventions:
+            raise ValueError("the arms of a design were recorded with different conventions")
+    metadata = dict(first.metadata)
+    for name in ("wall_s", "compile_s", "run_s", "setup_s"):
+        if all(name in r.metadata for r in recordings):
+            metadata[name] = float(sum(r.metadata[name] for r in recordings))
+    metadata["arms"] = len(recordings)
+    return Recording(
+        simulator=first.simulator,
+        version=first.version,
+        dt=first.dt,
+        n_steps=first.n_steps,
+        n_neurons=n_neurons * len(recordings),
+        spike_step=np.concatenate([r.spike_step for r in recordings]),
+        spike_sender=np.concatenate(
+            [r.spike_sender.astype(np.int64) + a * n_neurons for a, r in enumerate(recordings)]
+        ),
+        state=first.state,
+        state_index=first.state_index,
+        state_step=first.state_step,
+        conventions=dict(first.conventions),
+        metadata=metadata,
+    )
 
 
 def make_transfer_spec(
@@ -341,6 +429,8 @@ def make_transfer_spec(
     )
     seed = int(sim["seed"] if seed is None else seed)
     m = int(opt["n_subgroups"])
+    if opt["design"] not in DESIGNS:
+        raise ValueError(f"design must be one of {sorted(DESIGNS)}, got design = {opt['design']!r}")
     if n_per < m:
         raise ValueError(f"n_per_frequency = {n_per} < n_subgroups = {m}")
     dt = float(sim["dt"])
@@ -381,11 +471,19 @@ def make_transfer_spec(
         simulator=simulator,
         backend=dict(backend or {}),
         perturbation=perturbation or TransferPerturbation(),
+        design=str(opt["design"]),
     )
 
 
 def run_transfer(spec: TransferSpec):
-    """Run ``spec`` on its simulator; the raw :class:`simulation.recording.Recording`."""
+    """Run ``spec`` on its simulator; the raw :class:`simulation.recording.Recording`.
+
+    A design with several arms runs each arm (:meth:`TransferSpec.arm`) and
+    stacks them (:func:`stack_arms`).
+    """
+    if len(spec.arm_signs) > 1:
+        runs = [run_transfer(spec.arm(sign)) for sign in spec.arm_signs]
+        return stack_arms(runs, spec.n_neurons)
     if spec.simulator == "brian2":
         from simulation.open_loop_brian2 import run_transfer_brian2
 

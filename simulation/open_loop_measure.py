@@ -13,6 +13,11 @@ column                                            function
 ``mu_realized_mV``, ``mu_realized_se_mV``         :func:`measure_probe_mu`
 ================================================  ==================================
 
+Design: a Recording of an antithetic spec holds both runs (arms), arm a's
+neuron i recorded as i + a n_neurons (:func:`simulation.open_loop.stack_arms`);
+the response of a -dmu neuron enters with the opposite sign
+(:func:`simulation.open_loop.recorded_layout`).
+
 Window: spikes with detection steps w + 1 .. w + n (w warm-up steps, n
 analysis steps; Recording convention ``spike_step``), i.e. the grid
 interval (t0, t0 + T] with T a whole number of cycles of every frequency.
@@ -53,10 +58,11 @@ def measure_response(recording, spec) -> dict:
     ``N``, ``N_groups``, ``se_re``, ``se_im``, ``amp``, ``amp_se``,
     ``phase``, ``phase_se`` referred to the realized stimulus.
     """
-    from simulation.open_loop import neuron_layout
+    from simulation.open_loop import recorded_layout
 
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
-    group_of, sub_of = neuron_layout(spec)
+    check_arms(recording, spec)
+    group_of, sub_of, sign = recorded_layout(spec)
     factor = stimulus_factor(recording)
     dt = spec.dt
     # detection times k dt; the window (t0 + dt/2, t0 + T + dt/2) selects k = w+1 .. w+n
@@ -71,6 +77,7 @@ def measure_response(recording, spec) -> dict:
         spec.warmup_steps * dt + 0.5 * dt,
         spec.duration,
         n_subgroups=spec.n_subgroups,
+        neuron_sign=sign,
     )
     # divide by the realized stimulus factor F: N -> N / F (rotation and scaling)
     inv = 1.0 / factor
@@ -102,13 +109,29 @@ def measure_response(recording, spec) -> dict:
     }
 
 
+def check_arms(recording, spec) -> None:
+    """Raise ValueError unless the Recording holds the spec's runs (arms) of n_neurons each."""
+    expected = len(spec.arm_signs) * spec.n_neurons
+    if recording.n_neurons != expected:
+        raise ValueError(
+            f"recording holds {recording.n_neurons} spiking neurons; design {spec.design!r} "
+            f"of this spec needs {expected}"
+        )
+
+
 def measure_mean_rate(recording, spec) -> tuple[float, float]:
-    """Mean rate (Hz) over all modulated neurons in the window, SE over neurons."""
+    """Mean rate (Hz) over all modulated neurons in the window, SE over neurons.
+
+    With several arms a neuron's rate is its mean over the arms (the arms of
+    one neuron share their input noise, so they are not independent).
+    """
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
+    check_arms(recording, spec)
     k = recording.spike_step - (spec.warmup_steps + 1)
     keep = (k >= 0) & (k < spec.duration_steps)
-    n = spec.n_neurons
-    per_neuron = np.bincount(recording.spike_sender[keep], minlength=n)[:n] / spec.duration
+    n, arms = spec.n_neurons, len(spec.arm_signs)
+    counts = np.bincount(recording.spike_sender[keep], minlength=n * arms)[: n * arms]
+    per_neuron = counts.reshape(arms, n).mean(axis=0) / spec.duration
     return float(per_neuron.mean()), float(per_neuron.std(ddof=1) / np.sqrt(n))
 
 
@@ -133,7 +156,7 @@ def measure_transfer(recording, spec) -> pd.DataFrame:
     rate_mean_hz, rate_mean_se_hz, mu_realized_mV, mu_realized_se_mV,
     theory_rate_hz, theory_amp_hz_per_mV, theory_phase_deg, amplitude_mV,
     duration_s, warmup_s, seed, n_neurons, n_subgroups, mod_delay_s,
-    drop_synaptic_filter, amplitude_scale, simulator, simulator_version,
+    drop_synaptic_filter, amplitude_scale, design, simulator, simulator_version,
     wall_s.
     """
     r = measure_response(recording, spec)
@@ -173,6 +196,7 @@ def measure_transfer(recording, spec) -> pd.DataFrame:
             "mod_delay_s": float(pert.mod_delay),
             "drop_synaptic_filter": bool(pert.drop_synaptic_filter),
             "amplitude_scale": float(pert.amplitude_scale),
+            "design": spec.design,
             "simulator": recording.simulator,
             "simulator_version": recording.version,
             "wall_s": float(recording.metadata.get("wall_s", np.nan)),

@@ -76,6 +76,7 @@ def fourier_response(
     t_start: float,
     duration: float,
     n_subgroups: int | None = None,
+    neuron_sign=None,
 ):
     """Complex response N (Hz per unit of ``amplitudes``) per frequency, with SEs.
 
@@ -97,6 +98,11 @@ def fourier_response(
         Analysis window [t_start, t_start + duration) in s.
     n_subgroups : int, optional
         M (default: ``neuron_subgroup.max() + 1``).
+    neuron_sign : float array (n_neurons,), optional
+        Sign of each neuron's modulation (default +1): a neuron driven with
+        -dmu contributes its response with the opposite sign, so that the
+        estimate of a cell is the mean over its neurons of the response per
+        dmu (antithetic design, :mod:`simulation.open_loop`).
 
     Returns
     -------
@@ -126,16 +132,22 @@ def fourier_response(
     if np.any(n_cell == 0):
         raise ValueError("every (frequency, sub-group) cell needs at least one neuron")
     # sum over spikes of exp(-i w t), per cell
-    phasors = np.exp(-1j * w[g] * t)
+    sign = np.ones(neuron_group.size) if neuron_sign is None else np.asarray(neuron_sign, float)
+    if sign.shape != neuron_group.shape:
+        raise ValueError(f"neuron_sign has shape {sign.shape}, expected {neuron_group.shape}")
+    s = sign[nrn]
+    phasors = s * np.exp(-1j * w[g] * t)
     x = np.zeros((n_freq, m), complex)
     np.add.at(x, (g, sg), phasors)
     counts = np.zeros((n_freq, m))
     np.add.at(counts, (g, sg), 1)
+    signed_counts = np.zeros((n_freq, m))
+    np.add.at(signed_counts, (g, sg), s)
     # remove the mean-rate leak: <exp(-i w t)> over the window (0 for whole cycles)
     mean_phasor = (np.exp(-1j * w * (t_start + duration)) - np.exp(-1j * w * t_start)) / (
         -1j * w * duration
     )
-    x = x - counts * mean_phasor[:, None]
+    x = x - signed_counts * mean_phasor[:, None]
     n_groups = 2 * x / (n_cell * duration * amplitudes[:, None])
     weights = n_cell / n_cell.sum(axis=1, keepdims=True)
     N = np.sum(weights * n_groups, axis=1)

@@ -180,6 +180,25 @@ def test_nest_transfer_same_seed_same_numbers(params):
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
 
 
+@pytest.mark.slow
+def test_nest_antithetic_arms_share_the_noise(params):
+    """NEST reproduces the input noise in both arms: unmodulated, they spike identically."""
+    pytest.importorskip("nest")
+    import dataclasses
+
+    from simulation.open_loop import make_transfer_spec, run_transfer
+
+    kw = {"frequencies": [5.0, 20.0], "duration": 0.2, "n_per_frequency": 40, "warmup": 0.05}
+    spec = make_transfer_spec(10e-3, 10e-3, params, seed=4, simulator="nest", **kw)
+    silent = dataclasses.replace(spec, amplitudes=tuple(0.0 * a for a in spec.amplitudes))
+    rec = run_transfer(silent)
+    n = spec.n_neurons
+    first = rec.spike_sender < n
+    assert rec.n_neurons == 2 * n and first.sum() > 100
+    np.testing.assert_array_equal(rec.spike_step[first], rec.spike_step[~first])
+    np.testing.assert_array_equal(rec.spike_sender[first], rec.spike_sender[~first] - n)
+
+
 def test_recording_roundtrip_compressed():
     """A Recording pickles compressed and comes back identical."""
     import pickle

@@ -89,3 +89,33 @@ def test_transfer_spec_same_recording_on_both_targets(params):
     assert np.array_equal(a.spike_step, b.spike_step)
     assert np.array_equal(a.spike_sender, b.spike_sender)
     assert np.allclose(a.state["v"], b.state["v"], rtol=1e-12, atol=0)
+
+
+def test_antithetic_arms_share_the_noise(params):
+    """Both arms of the default design see the same input noise: without modulation
+    their spikes are identical and the measured response is exactly zero."""
+    import dataclasses
+
+    from simulation.open_loop import make_transfer_spec, run_transfer
+    from simulation.open_loop_measure import measure_response
+
+    kw = {"frequencies": [5.0, 50.0], "n_per_frequency": 40, "duration": 0.2, "seed": 12}
+    spec = make_transfer_spec(10e-3, 10e-3, params, **kw)
+    assert spec.design == "antithetic" and spec.arm_signs == (1.0, -1.0)
+    silent = dataclasses.replace(spec, amplitudes=tuple(0.0 * a for a in spec.amplitudes))
+    rec = run_transfer(silent)
+    n = spec.n_neurons
+    assert rec.n_neurons == 2 * n and rec.metadata["arms"] == 2
+    first = rec.spike_sender < n
+    assert first.sum() > 200
+    np.testing.assert_array_equal(rec.spike_step[first], rec.spike_step[~first])
+    np.testing.assert_array_equal(rec.spike_sender[first], rec.spike_sender[~first] - n)
+    np.testing.assert_allclose(measure_response(rec, spec)["N"], 0.0, atol=1e-9)
+    # the modulated arms differ; a single-run recording is refused for this spec
+    modulated = run_transfer(spec)
+    assert modulated.spike_step.size != 2 * first.sum() or not np.array_equal(
+        modulated.spike_step[modulated.spike_sender < n],
+        modulated.spike_step[modulated.spike_sender >= n],
+    )
+    with pytest.raises(ValueError, match="design 'antithetic'"):
+        measure_response(run_transfer(spec.arm(1.0)), spec)
