@@ -16,6 +16,14 @@ on the Brian2 backends in one process, interleaved: the former default
 (``cpp_standalone`` compiled once, table Poisson sampler), each twice (the
 first run includes code generation and compilation, the second reuses it),
 and prints the wall times and the ratio of the run times.
+
+With ``--compare-designs`` it runs the default (antithetic) design at the
+given points for ``--seeds`` seeds and measures each run twice: as the
+antithetic pair and as its +dmu arm alone (a single-design run of the same
+seed, neurons and duration, at half the simulated time). It prints per
+frequency the ratio of the variances of N (SE^2 of Re N plus Im N) and the
+efficiency gain per simulated time, (var_single t_single) / (var_anti t_anti)
+with t_anti = 2 t_single.
 """
 
 from __future__ import annotations
@@ -50,6 +58,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="former (Cython, poisson()) vs current (standalone, table) backend, one process",
     )
+    ap.add_argument(
+        "--compare-designs",
+        action="store_true",
+        help="variance of N: antithetic pair vs its +dmu arm alone (module docstring)",
+    )
+    ap.add_argument("--seeds", type=int, default=3, help="seeds of --compare-designs")
     args = ap.parse_args(argv)
     params = load_params(args.params)
     points = args.points or [tuple(map(float, p)) for p in params["scan"]["marked_points"]]
@@ -60,6 +74,8 @@ def main(argv=None) -> int:
     }
     if args.compare_backends:
         return compare_backends(params, points[0], kw)
+    if args.compare_designs:
+        return compare_designs(params, points, kw, args.seeds)
     t0 = time.perf_counter()
     simulate_transfer(0.01, 0.01, params, frequencies=[5.0], n_per_frequency=20, duration=0.05)
     print(f"warm-up (compile or load cached code): {time.perf_counter() - t0:.1f} s")
@@ -146,6 +162,57 @@ def compare_backends(params: dict, point: tuple[float, float], kw: dict) -> int:
             print(f"  {name:<34} {attempt:<26} {wall:7.1f} s", flush=True)
     former, current = (run_s[name][1] for name in BACKENDS)
     print(f"\nrun time ratio former / current (compiled runs): {former / current:.2f}x")
+    return 0
+
+
+def compare_designs(params: dict, points: list, kw: dict, n_seeds: int) -> int:
+    """Variance of N of the antithetic pair vs its +dmu arm alone (module docstring)."""
+    from simulation.open_loop import make_transfer_spec, run_transfer, split_arms
+    from simulation.open_loop_measure import measure_response
+
+    kw = {k: v for k, v in kw.items() if v is not None}
+    rows = []
+    for mu, sigma in points:
+        for seed in range(90001, 90001 + n_seeds):
+            spec = make_transfer_spec(mu, sigma, params, seed=seed, **kw)
+            t0 = time.perf_counter()
+            rec = run_transfer(spec)
+            wall = time.perf_counter() - t0
+            pair = measure_response(rec, spec)
+            plus = measure_response(split_arms(rec, spec.n_neurons)[0], spec.arm(1.0))
+            for i, f in enumerate(spec.frequencies):
+                rows.append(
+                    {
+                        "mu_mV": mu * 1e3,
+                        "sigma_mV": sigma * 1e3,
+                        "seed": seed,
+                        "frequency_hz": f,
+                        "var_ratio": (plus["se_re"][i] ** 2 + plus["se_im"][i] ** 2)
+                        / (pair["se_re"][i] ** 2 + pair["se_im"][i] ** 2),
+                        "amp_se_rel_single": plus["amp_se"][i] / plus["amp"][i],
+                        "amp_se_rel_anti": pair["amp_se"][i] / pair["amp"][i],
+                        "wall_s": wall,
+                    }
+                )
+            print(f"  ({mu * 1e3:g}, {sigma * 1e3:g}) mV seed {seed}: {wall:.1f} s", flush=True)
+    df = pd.DataFrame(rows)
+    table = df.groupby(["mu_mV", "sigma_mV", "frequency_hz"])[
+        ["var_ratio", "amp_se_rel_single", "amp_se_rel_anti"]
+    ].mean()
+    pd.set_option("display.width", 200)
+    print("\nmean over seeds: variance ratio single / antithetic, relative amplitude SEs")
+    print(table.round(4).to_string())
+    by_point = df.groupby(["mu_mV", "sigma_mV"])["var_ratio"]
+    print("\nper point: median and range of the variance ratio; efficiency = ratio / 2")
+    for (mu, sigma), r in by_point:
+        print(
+            f"  ({mu:g}, {sigma:g}) mV: median {r.median():.2f} (min {r.min():.2f}, "
+            f"max {r.max():.2f}); efficiency per simulated time {r.median() / 2:.2f}x"
+        )
+    print(
+        f"all points: median variance ratio {df['var_ratio'].median():.2f}, "
+        f"efficiency {df['var_ratio'].median() / 2:.2f}x"
+    )
     return 0
 
 

@@ -475,6 +475,33 @@ def make_transfer_spec(
     )
 
 
+def split_arms(recording, n_neurons: int) -> list:
+    """The arms of a stacked Recording (:func:`stack_arms`), each with neurons 0..n_neurons-1.
+
+    States and metadata are the stacked Recording's (times are totals).
+    """
+    arms = recording.n_neurons // n_neurons
+    if arms * n_neurons != recording.n_neurons:
+        raise ValueError(
+            f"recording of {recording.n_neurons} neurons is no stack of arms of "
+            f"n_neurons = {n_neurons}"
+        )
+    out = []
+    for a in range(arms):
+        sel = (recording.spike_sender >= a * n_neurons) & (
+            recording.spike_sender < (a + 1) * n_neurons
+        )
+        out.append(
+            dataclasses.replace(
+                recording,
+                n_neurons=n_neurons,
+                spike_step=recording.spike_step[sel],
+                spike_sender=recording.spike_sender[sel] - a * n_neurons,
+            )
+        )
+    return out
+
+
 def run_transfer(spec: TransferSpec):
     """Run ``spec`` on its simulator; the raw :class:`simulation.recording.Recording`.
 
