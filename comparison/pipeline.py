@@ -61,6 +61,10 @@ PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
 #: graded planted errors: name -> (where it acts, what SIZE means)
 GRADED_PLANTS: dict[str, tuple[str, str]] = {
     "exc_weight_scale": ("network", "factor on the recurrent excitatory weights"),
+    "tau_m_scale": (
+        "simulation",
+        "factor on the simulated membrane time constant (both protocols)",
+    ),
     "rate_scale": ("network measurement", "factor on the simulated rates and SEs"),
     "tf_gain": ("transfer measurement", "factor on the estimated N(f) (amplitude calibration)"),
     "tf_phase_deg": ("transfer measurement", "degrees added to the phase"),
@@ -94,14 +98,27 @@ class GradedPlant:
             mask &= (f >= self.band_hz[0]) & (f <= self.band_hz[1])
         return mask
 
-    def network_options(self, mu: float, sigma: float) -> dict:
-        if self.name != "exc_weight_scale":
-            return {}
-        if self.point_mV is not None and not (
+    def _at(self, mu: float, sigma: float) -> bool:
+        """Whether the plant acts at the working point (mu, sigma) (V)."""
+        return self.point_mV is None or bool(
             np.isclose(mu * 1e3, self.point_mV[0]) and np.isclose(sigma * 1e3, self.point_mV[1])
-        ):
+        )
+
+    def network_options(self, mu: float, sigma: float) -> dict:
+        """Network task options of a simulated plant at (mu, sigma) (V)."""
+        if not self._at(mu, sigma):
             return {}
-        return {"weight_scale_exc": self.size}
+        if self.name == "exc_weight_scale":
+            return {"weight_scale_exc": self.size}
+        if self.name == "tau_m_scale":
+            return {"tau_m_scale": self.size}
+        return {}
+
+    def transfer_options(self, mu: float, sigma: float) -> dict:
+        """Transfer task options of a simulated plant at (mu, sigma) (V)."""
+        if self.name == "tau_m_scale" and self._at(mu, sigma):
+            return {"tau_m_scale": self.size}
+        return {}
 
     def measure_network(self, df: pd.DataFrame) -> pd.DataFrame:
         if self.name != "rate_scale" or df.empty:
@@ -268,6 +285,7 @@ def simulation_tasks(
             simulator=simulator,
             **settings.transfer_options,
             **tf_plant,
+            **(graded.transfer_options(mu, sigma) if graded else {}),
         )
         for mu, sigma in settings.transfer_points
     ]
@@ -422,7 +440,7 @@ def replant(result: ValidationResult, params: dict, planted: str) -> ValidationR
     if result.settings.planted != "none":
         raise ValueError("replant needs an unplanted result")
     graded = parse_plant(planted)
-    if graded is None or GRADED_PLANTS[graded.name][0] == "network":
+    if graded is None or GRADED_PLANTS[graded.name][0] in ("network", "simulation"):
         raise ValueError(f"planted = {planted!r} changes the simulation; run it instead")
     frames = {
         "network": [g for _, g in result.network.groupby(["mu_mV", "sigma_mV"], sort=False)]

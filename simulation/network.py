@@ -270,6 +270,9 @@ class NetworkPerturbation:
         Simulated synaptic time constant (s) instead of the nominal one, with
         every PSC amplitude scaled by tau_s_nominal / tau_s so that the PSC
         charge W tau_s (hence the mean input) is kept.
+    tau_m_scale : float
+        Factor on the simulated membrane time constant (nothing else changes,
+        so the mean input and its fluctuations change with it).
     """
 
     weight_scale: tuple = ((1.0, 1.0), (1.0, 1.0))
@@ -277,6 +280,7 @@ class NetworkPerturbation:
     poisson_split_p: float | None = None
     allow_biased_poisson: bool = False
     tau_s: float | None = None
+    tau_m_scale: float = 1.0
 
     def __post_init__(self):
         if self.drop_external not in (None, "exc", "inh"):
@@ -289,6 +293,10 @@ class NetworkPerturbation:
         object.__setattr__(self, "weight_scale", tuple(tuple(map(float, r)) for r in scale))
         if self.tau_s is not None and not (math.isfinite(self.tau_s) and self.tau_s > 0):
             raise ValueError(f"perturbation tau_s must be positive, got tau_s = {self.tau_s!r} s")
+        if not (math.isfinite(self.tau_m_scale) and self.tau_m_scale > 0):
+            raise ValueError(
+                f"tau_m_scale must be positive, got tau_m_scale = {self.tau_m_scale!r}"
+            )
 
     @classmethod
     def from_options(cls, options: dict) -> NetworkPerturbation:
@@ -296,14 +304,20 @@ class NetworkPerturbation:
 
         ``weight_scale_exc`` (factor on every weight from E), ``drop_external``,
         ``poisson_split_p``, ``allow_biased_poisson``, ``weight_scale``,
-        ``tau_s``; the keys are removed from ``options``.
+        ``tau_s``, ``tau_m_scale``; the keys are removed from ``options``.
         """
         kw = {}
         exc = options.pop("weight_scale_exc", 1.0)
         scale = np.array(options.pop("weight_scale", ((1.0, 1.0), (1.0, 1.0))), float)
         scale[:, 0] *= float(exc)
         kw["weight_scale"] = scale
-        for name in ("drop_external", "poisson_split_p", "allow_biased_poisson", "tau_s"):
+        for name in (
+            "drop_external",
+            "poisson_split_p",
+            "allow_biased_poisson",
+            "tau_s",
+            "tau_m_scale",
+        ):
             if name in options:
                 kw[name] = options.pop(name)
         return cls(**kw)
@@ -352,6 +366,7 @@ class NetworkSpec(StepGrid):
             charge = float(net["tau_s"]) / pert.tau_s
             W, W_ext = W * charge, W_ext * charge
             net["tau_s"] = float(pert.tau_s)
+        net["tau_m"] = float(net["tau_m"]) * pert.tau_m_scale
         net["W"], net["W_ext"] = W, W_ext
         return net
 
@@ -689,6 +704,7 @@ def network_task(mu: float, sigma: float, params: dict, seed: int | None = None,
             "poisson_split_p",
             "allow_biased_poisson",
             "tau_s",
+            "tau_m_scale",
         )
     }
     if planted:

@@ -36,9 +36,12 @@ Protocol (issue 4, design "Simulation protocols" 2):
   as i + n_neurons, :func:`stack_arms`). The stimulus-independent part of the
   spike trains, which is most of their variance at the stimulus frequency,
   cancels in the difference (common random numbers), and even-order
-  nonlinear terms cancel too. Measured at (6, 6) and (10, 10) mV: the
-  variance of N is 3-23 times smaller than that of one run of the same neurons
-  (median ~6), at twice the simulated time. The estimate is unbiased whether
+  nonlinear terms cancel too. Measured (``python benchmarks/transfer_sim.py
+  --compare-designs --seeds 2``, default sizes, the four marked points): the
+  variance of N is smaller than that of the +dmu run alone by a median factor
+  of 6 at (6, 6) mV and 20-34 at the other points (range 3.8-81 over
+  frequencies and seeds), at twice the simulated time: 3-17x less simulated
+  time for the same SE. The estimate is unbiased whether
   or not a backend reproduces the noise exactly (the arms are then simply two
   independent runs); the SE comes from independent sub-groups, each holding
   both arms of its neurons. ``"single"``: one run with +dmu.
@@ -205,12 +208,16 @@ class TransferPerturbation:
         Simulated synaptic time constant (s), PSC amplitudes scaled by
         tau_s_nominal / tau_s (PSC charge kept); the synaptic modulation
         filter uses it too.
+    tau_m_scale : float
+        Factor on the simulated membrane time constant (the modulation filter
+        uses it too; nothing else changes).
     """
 
     mod_delay: float = 0.0
     drop_synaptic_filter: bool = False
     amplitude_scale: float = 1.0
     tau_s: float | None = None
+    tau_m_scale: float = 1.0
 
     def __post_init__(self):
         if not math.isfinite(self.mod_delay):
@@ -221,6 +228,10 @@ class TransferPerturbation:
             )
         if self.tau_s is not None and not (math.isfinite(self.tau_s) and self.tau_s > 0):
             raise ValueError(f"perturbation tau_s must be positive, got tau_s = {self.tau_s!r} s")
+        if not (math.isfinite(self.tau_m_scale) and self.tau_m_scale > 0):
+            raise ValueError(
+                f"tau_m_scale must be positive, got tau_m_scale = {self.tau_m_scale!r}"
+            )
 
     @classmethod
     def from_options(cls, options: dict) -> TransferPerturbation:
@@ -230,7 +241,7 @@ class TransferPerturbation:
 
 
 #: keywords of :class:`TransferPerturbation`
-PERTURBATION_KEYS = ("mod_delay", "drop_synaptic_filter", "amplitude_scale", "tau_s")
+PERTURBATION_KEYS = ("mod_delay", "drop_synaptic_filter", "amplitude_scale", "tau_s", "tau_m_scale")
 
 
 @dataclass(frozen=True)
@@ -315,6 +326,7 @@ class TransferSpec(StepGrid):
         if pert.tau_s is not None:
             charge = float(net["tau_s"]) / pert.tau_s
             net["tau_s"] = float(pert.tau_s)
+        net["tau_m"] = float(net["tau_m"]) * pert.tau_m_scale
         filter_mode = "membrane" if pert.drop_synaptic_filter else self.mode
         return {
             "network": net,
