@@ -165,6 +165,20 @@ def _row(config, *, value_a, se_a, value_b, se_b, quantity, difference=None, **w
     return row
 
 
+def _pair_row(config, quantity, ra, rb, col, se_col, unit, **where) -> dict:
+    """:func:`_row` of column ``col`` (SE ``se_col``) of two records (dicts or Series)."""
+    return _row(
+        config,
+        quantity=quantity,
+        value_a=ra[col],
+        se_a=ra[se_col],
+        value_b=rb[col],
+        se_b=rb[se_col],
+        unit=unit,
+        **where,
+    )
+
+
 def _key(df: pd.DataFrame, cols) -> pd.Series:
     return df[cols].round(9).astype(str).agg("|".join, axis=1)
 
@@ -178,23 +192,15 @@ def network_cross_rows(a: pd.DataFrame, b: pd.DataFrame, config: CrossConfig) ->
         rb = b_by.get(ka)
         if rb is None:
             continue
+        where = {
+            "mu_mV": ra["mu_mV"],
+            "sigma_mV": ra["sigma_mV"],
+            "population": ra["population"],
+            "simulator_a": ra["simulator"],
+            "simulator_b": rb["simulator"],
+        }
         for quantity, col, se_col, unit in NETWORK_QUANTITIES:
-            rows.append(
-                _row(
-                    config,
-                    quantity=quantity,
-                    value_a=ra[col],
-                    se_a=ra[se_col],
-                    value_b=rb[col],
-                    se_b=rb[se_col],
-                    mu_mV=ra["mu_mV"],
-                    sigma_mV=ra["sigma_mV"],
-                    population=ra["population"],
-                    unit=unit,
-                    simulator_a=ra["simulator"],
-                    simulator_b=rb["simulator"],
-                )
-            )
+            rows.append(_pair_row(config, quantity, ra, rb, col, se_col, unit, **where))
     return rows
 
 
@@ -255,17 +261,17 @@ def transfer_cross_rows(
         for ra, rb in zip(ca.to_dict("records"), cb.to_dict("records")):
             f = {"frequency_hz": float(ra["frequency_hz"])}
             rows.append(
-                _row(
+                _pair_row(
                     config,
-                    quantity="tf_amplitude",
-                    value_a=ra["amp_hz_per_mV"],
-                    se_a=ra["amp_se_hz_per_mV"],
-                    value_b=rb["amp_hz_per_mV"],
-                    se_b=rb["amp_se_hz_per_mV"],
-                    unit="Hz/mV",
+                    "tf_amplitude",
+                    ra,
+                    rb,
+                    "amp_hz_per_mV",
+                    "amp_se_hz_per_mV",
+                    "Hz/mV",
                     **where,
                     **f,
-                )
+                )  # fmt: skip
             )
             rows.append(
                 _row(
@@ -288,42 +294,16 @@ def transfer_cross_rows(
         ):
             if np.isfinite(first_a[col]) and np.isfinite(first_b[col]):
                 rows.append(
-                    _row(
-                        config,
-                        quantity=quantity,
-                        value_a=first_a[col],
-                        se_a=first_a[se_col],
-                        value_b=first_b[col],
-                        se_b=first_b[se_col],
-                        unit=unit,
-                        **where,
-                    )
+                    _pair_row(config, quantity, first_a, first_b, col, se_col, unit, **where)
                 )
+        # aggregates: b's mean ratio and offset against the exact 1 and 0 of a itself
         agg = curve_aggregates(ca, cb)
-        rows.append(
-            _row(
-                config,
-                quantity="tf_gain_ratio",
-                value_a=1.0,
-                se_a=0.0,
-                value_b=agg["gain_ratio"],
-                se_b=agg["gain_ratio_se"],
-                unit="1",
-                **where,
-            )
-        )
-        rows.append(
-            _row(
-                config,
-                quantity="tf_phase_offset",
-                value_a=0.0,
-                se_a=0.0,
-                value_b=agg["phase_offset_deg"],
-                se_b=agg["phase_offset_se_deg"],
-                unit="deg",
-                **where,
-            )
-        )
+        for quantity, col, se_col, reference, unit in (
+            ("tf_gain_ratio", "gain_ratio", "gain_ratio_se", 1.0, "1"),
+            ("tf_phase_offset", "phase_offset_deg", "phase_offset_se_deg", 0.0, "deg"),
+        ):
+            exact = {col: reference, se_col: 0.0}
+            rows.append(_pair_row(config, quantity, exact, agg, col, se_col, unit, **where))
         if fits_a is not None and fits_b is not None and not fits_a.empty and not fits_b.empty:
 
             def fit_of(fits, mu=mu, sigma=sigma, mode=mode):
@@ -340,18 +320,7 @@ def transfer_cross_rows(
                     ("tau_rate", "tau_rate_ms", "tau_rate_se_ms", "ms"),
                     ("W_rate", "W_rate", "W_rate_se", "1"),
                 ):
-                    rows.append(
-                        _row(
-                            config,
-                            quantity=quantity,
-                            value_a=fa[col],
-                            se_a=fa[se_col],
-                            value_b=fb[col],
-                            se_b=fb[se_col],
-                            unit=unit,
-                            **where,
-                        )
-                    )
+                    rows.append(_pair_row(config, quantity, fa, fb, col, se_col, unit, **where))
     return rows
 
 

@@ -415,7 +415,36 @@ def make_transfer_spec(
     perturbation: TransferPerturbation | None = None,
     **options,
 ) -> TransferSpec:
-    """The spec of an open-loop run at (mu, sigma) (V); see :func:`simulate_transfer`.
+    """The spec of an open-loop run at (mu, sigma) (V).
+
+    Parameters (SI: V, s, Hz)
+    ----------
+    mu, sigma : float
+        Working point (V).
+    params : dict
+        From :func:`mfval.params.load_params`.
+    frequencies : array, optional
+        Modulation frequencies (Hz); rounded to whole cycles of ``duration``.
+        Default: :func:`default_frequencies`.
+    mode : {"synaptic", "membrane"}
+    amplitude : float, optional
+        dmu (V) at the lowest frequency; default ``transfer_amplitude``.
+    duration : float, optional
+        Analysis window after the warm-up (s); default ``transfer_duration``.
+    n_per_frequency : int, optional
+        Neurons per frequency; default ``transfer_neurons_per_frequency``.
+    seed : int, optional
+        Default ``simulation.seed``. Same seed, same numbers.
+    theory : dict, optional
+        ``{"firing_rates", "nu_ext", "N"}`` as from :func:`theory_for`
+        (computed if not given; ``N`` at ``frequencies`` is needed for the
+        response scaling of the amplitude).
+    simulator, backend : str, dict
+        Backend and its options.
+    perturbation : TransferPerturbation, optional
+        Deliberate errors (planted-error keywords: :func:`spec_from_options`).
+    **options
+        See :data:`DEFAULT_OPTIONS` (``design``: :data:`DESIGNS`).
 
     Raises
     ------
@@ -534,57 +563,27 @@ def run_transfer(spec: TransferSpec):
     raise ValueError(f"simulator must be one of {SIMULATORS}, got {spec.simulator!r}")
 
 
-def simulate_transfer(
-    mu: float,
-    sigma: float,
-    params: dict,
-    frequencies=None,
-    mode: str = "synaptic",
-    amplitude: float | None = None,
-    duration: float | None = None,
-    n_per_frequency: int | None = None,
-    seed: int | None = None,
-    theory: dict | None = None,
-    simulator: str = "brian2",
-    backend: dict | None = None,
-    perturbation: TransferPerturbation | None = None,
-    **options,
-) -> pd.DataFrame:
-    """Simulated transfer function N(f) at (mu, sigma), one row per frequency.
+def spec_from_options(mu: float, sigma: float, params: dict, **kwargs) -> TransferSpec:
+    """:func:`make_transfer_spec` that also takes the planted-error keywords.
 
-    Spec (:func:`make_transfer_spec`), run (:func:`run_transfer`) and
-    measurement (:func:`simulation.open_loop_measure.measure_transfer`) in
-    one call.
+    ``mod_delay``, ``drop_synaptic_filter``, ``amplitude_scale``, ``tau_s``
+    and ``tau_m_scale`` become the spec's :class:`TransferPerturbation`
+    (not together with ``perturbation``).
+    """
+    kwargs = dict(kwargs)
+    if any(k in kwargs for k in PERTURBATION_KEYS):
+        if kwargs.get("perturbation") is not None:
+            raise TypeError("give either perturbation or planted-error keywords, not both")
+        kwargs["perturbation"] = TransferPerturbation.from_options(kwargs)
+    return make_transfer_spec(mu, sigma, params, **kwargs)
 
-    Parameters (SI: V, s, Hz)
-    ----------
-    mu, sigma : float
-        Working point (V).
-    params : dict
-        From :func:`mfval.params.load_params`.
-    frequencies : array, optional
-        Modulation frequencies (Hz); rounded to whole cycles of ``duration``.
-        Default: :func:`default_frequencies`.
-    mode : {"synaptic", "membrane"}
-    amplitude : float, optional
-        dmu (V) at the lowest frequency; default ``transfer_amplitude``.
-    duration : float, optional
-        Analysis window after the warm-up (s); default ``transfer_duration``.
-    n_per_frequency : int, optional
-        Neurons per frequency; default ``transfer_neurons_per_frequency``.
-    seed : int, optional
-        Default ``simulation.seed``. Same seed, same numbers.
-    theory : dict, optional
-        ``{"firing_rates", "nu_ext", "N"}`` as from :func:`theory_for`
-        (computed if not given; ``N`` at ``frequencies`` is needed for the
-        response scaling of the amplitude).
-    simulator, backend : str, dict
-        Backend and its options.
-    perturbation : TransferPerturbation, optional
-        Also accepted as the keywords ``mod_delay``, ``drop_synaptic_filter``,
-        ``amplitude_scale``, ``tau_s``.
-    **options
-        See :data:`DEFAULT_OPTIONS`.
+
+def simulate_transfer(mu: float, sigma: float, params: dict, **kwargs) -> pd.DataFrame:
+    """Simulated transfer function N(f) at (mu, sigma) (V), one row per frequency.
+
+    Spec (:func:`spec_from_options`: the keywords of :func:`make_transfer_spec`
+    and planted-error keywords), run (:func:`run_transfer`) and measurement
+    (:func:`simulation.open_loop_measure.measure_transfer`) in one call.
 
     Returns
     -------
@@ -592,27 +591,7 @@ def simulate_transfer(
     """
     from simulation.open_loop_measure import measure_transfer
 
-    options = dict(options)
-    if any(k in options for k in PERTURBATION_KEYS):
-        if perturbation is not None:
-            raise TypeError("give either perturbation or planted-error keywords, not both")
-        perturbation = TransferPerturbation.from_options(options)
-    spec = make_transfer_spec(
-        mu,
-        sigma,
-        params,
-        frequencies,
-        mode,
-        amplitude,
-        duration,
-        n_per_frequency,
-        seed,
-        theory,
-        simulator,
-        backend,
-        perturbation,
-        **options,
-    )
+    spec = spec_from_options(mu, sigma, params, **kwargs)
     return measure_transfer(run_transfer(spec), spec)
 
 
@@ -722,10 +701,8 @@ def transfer_task(
     recording is stored too (kind ``transfer_recording``).
     """
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    if any(k in kwargs for k in PERTURBATION_KEYS):
-        kwargs["perturbation"] = TransferPerturbation.from_options(kwargs)
     plain = {k: v for k, v in params.items() if k in ("network", "simulation", "analysis")}
-    spec = make_transfer_spec(mu, sigma, plain, mode=mode, seed=seed, **kwargs)
+    spec = spec_from_options(mu, sigma, plain, mode=mode, seed=seed, **kwargs)
     simulator = spec.simulator
     return Task(
         kind="transfer",

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.recording import SPIKE_STEP_CONVENTION
-from simulation.spectral import fourier_response
+from simulation.spectral import fourier_response, group_mean_stats
 
 
 def stimulus_factor(recording) -> np.ndarray:
@@ -81,32 +81,7 @@ def measure_response(recording, spec) -> dict:
     )
     # divide by the realized stimulus factor F: N -> N / F (rotation and scaling)
     inv = 1.0 / factor
-    N = r["N"] * inv
-    groups = r["N_groups"] * inv[:, None]
-    m = spec.n_subgroups
-    re, im = groups.real, groups.imag
-    se_re = re.std(axis=1, ddof=1) / np.sqrt(m)
-    se_im = im.std(axis=1, ddof=1) / np.sqrt(m)
-    cov = np.array([np.cov(re[i], im[i])[0, 1] for i in range(len(N))]) / m
-    amp = np.abs(N)
-    amp_se = np.sqrt(
-        np.maximum(N.real**2 * se_re**2 + N.imag**2 * se_im**2 + 2 * N.real * N.imag * cov, 0)
-    ) / np.where(amp > 0, amp, np.nan)
-    phase_se = np.sqrt(
-        np.maximum(N.imag**2 * se_re**2 + N.real**2 * se_im**2 - 2 * N.real * N.imag * cov, 0)
-    ) / np.where(amp > 0, amp**2, np.nan)
-    return {
-        **r,
-        "N": N,
-        "N_groups": groups,
-        "se_re": se_re,
-        "se_im": se_im,
-        "cov_re_im": cov,
-        "amp": amp,
-        "amp_se": amp_se,
-        "phase": np.angle(N),
-        "phase_se": phase_se,
-    }
+    return {**r, **group_mean_stats(r["N_groups"] * inv[:, None], r["N"] * inv)}
 
 
 def check_arms(recording, spec) -> None:

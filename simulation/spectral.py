@@ -150,12 +150,39 @@ def fourier_response(
     x = x - signed_counts * mean_phasor[:, None]
     n_groups = 2 * x / (n_cell * duration * amplitudes[:, None])
     weights = n_cell / n_cell.sum(axis=1, keepdims=True)
-    N = np.sum(weights * n_groups, axis=1)
-    # SE of the mean of M iid estimates (weights are equal up to +-1 neuron)
-    re, im = n_groups.real, n_groups.imag
+    rate_groups = counts / (n_cell * duration)
+    return {
+        **group_mean_stats(n_groups, np.sum(weights * n_groups, axis=1)),
+        "rate": np.sum(counts, axis=1) / (n_cell.sum(axis=1) * duration),
+        "rate_se": rate_groups.std(axis=1, ddof=1) / np.sqrt(m),
+        "n_neurons": n_cell.sum(axis=1).astype(int),
+    }
+
+
+def group_mean_stats(groups: np.ndarray, N: np.ndarray | None = None) -> dict:
+    """Mean of M independent complex estimates per row, with SEs (delta method).
+
+    Parameters
+    ----------
+    groups : complex array (n, M)
+        Independent estimates (sub-groups) of each of n complex values.
+    N : complex array (n,), optional
+        The estimate (default: the mean over sub-groups; a weighted mean with
+        weights equal up to one neuron may be given).
+
+    Returns
+    -------
+    dict of arrays (n,): ``N``, ``N_groups`` (the input), ``se_re``,
+    ``se_im``, ``cov_re_im`` (SE-scale covariance of Re and Im), ``amp``,
+    ``amp_se``, ``phase`` (rad), ``phase_se`` (rad).
+    """
+    groups = np.asarray(groups, complex)
+    m = groups.shape[1]
+    N = groups.mean(axis=1) if N is None else np.asarray(N, complex)
+    re, im = groups.real, groups.imag
     se_re = re.std(axis=1, ddof=1) / np.sqrt(m)
     se_im = im.std(axis=1, ddof=1) / np.sqrt(m)
-    cov = np.array([np.cov(re[i], im[i])[0, 1] for i in range(n_freq)]) / m
+    cov = np.array([np.cov(re[i], im[i])[0, 1] for i in range(len(N))]) / m
     amp = np.abs(N)
     amp_se = np.sqrt(
         np.maximum(N.real**2 * se_re**2 + N.imag**2 * se_im**2 + 2 * N.real * N.imag * cov, 0)
@@ -163,10 +190,9 @@ def fourier_response(
     phase_se = np.sqrt(
         np.maximum(N.imag**2 * se_re**2 + N.real**2 * se_im**2 - 2 * N.real * N.imag * cov, 0)
     ) / np.where(amp > 0, amp**2, np.nan)
-    rate_groups = counts / (n_cell * duration)
     return {
         "N": N,
-        "N_groups": n_groups,
+        "N_groups": groups,
         "se_re": se_re,
         "se_im": se_im,
         "cov_re_im": cov,
@@ -174,9 +200,6 @@ def fourier_response(
         "amp_se": amp_se,
         "phase": np.angle(N),
         "phase_se": phase_se,
-        "rate": np.sum(counts, axis=1) / (n_cell.sum(axis=1) * duration),
-        "rate_se": rate_groups.std(axis=1, ddof=1) / np.sqrt(m),
-        "n_neurons": n_cell.sum(axis=1).astype(int),
     }
 
 

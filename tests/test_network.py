@@ -269,3 +269,28 @@ def test_cli_errors_write_nothing(tmp_path, capsys, argv, message):
     assert rc == 2
     assert message in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_tau_m_plant_changes_only_the_simulated_tau_m(params):
+    """The graded plant tau_m_scale reaches both protocols' simulated parameters only."""
+    from comparison.pipeline import parse_plant
+    from simulation.network import make_network_spec
+    from simulation.open_loop import TransferPerturbation, make_transfer_spec
+
+    plant = parse_plant("tau_m_scale=1.05@10,10")
+    assert plant.network_options(10e-3, 10e-3) == {"tau_m_scale": 1.05}
+    assert plant.transfer_options(10e-3, 10e-3) == {"tau_m_scale": 1.05}
+    assert plant.network_options(6e-3, 6e-3) == plant.transfer_options(6e-3, 6e-3) == {}
+    tau_m = params["network"]["tau_m"]
+    task = network_task(10e-3, 10e-3, params, seed=1, duration=1.0, tau_m_scale=1.05)
+    spec = task.kwargs["spec"]
+    assert math.isclose(spec.simulated_network()["tau_m"], 1.05 * tau_m)
+    assert spec.network["tau_m"] == tau_m  # the theory's parameters are untouched
+    plain = make_network_spec(10e-3, 10e-3, params, seed=1)
+    assert plain.simulated_network()["tau_m"] == tau_m
+    tf = make_transfer_spec(
+        10e-3, 10e-3, params, perturbation=TransferPerturbation(tau_m_scale=1.05)
+    )
+    assert math.isclose(tf.simulated()["network"]["tau_m"], 1.05 * tau_m)
+    with pytest.raises(ValueError, match="tau_m_scale = -1"):
+        TransferPerturbation(tau_m_scale=-1.0)
