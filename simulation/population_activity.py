@@ -135,10 +135,48 @@ def rate_spectrum(
     }
 
 
+def mean_over_units(samples, units=None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis and its SE from the spread of independent units.
+
+    Parameters
+    ----------
+    samples : array (n_samples, ...)
+        One value per sample (e.g. per spectrum segment).
+    units : int array (n_samples,), optional
+        Independent unit of each sample (e.g. the simulation chunk of each
+        segment); every unit must hold the same number of samples. Default:
+        every sample is its own unit.
+
+    Returns
+    -------
+    (mean, se) arrays of shape ``samples.shape[1:]``: the mean over samples
+    and std(ddof=1) / sqrt(n_units) of the unit means (for equal unit sizes
+    this is the delete-one-unit jackknife SE of the mean).
+    """
+    samples = np.asarray(samples, float)
+    if units is None:
+        means = samples
+    else:
+        units = np.asarray(units)
+        labels, sizes = np.unique(units, return_counts=True)
+        if units.shape != samples.shape[:1] or np.any(sizes != sizes[0]):
+            raise ValueError(
+                f"units must label every sample with equally sized units, got sizes "
+                f"{sizes.tolist()} for {samples.shape[0]} samples"
+            )
+        means = np.array([samples[units == u].mean(axis=0) for u in labels])
+    n = means.shape[0]
+    if n < 2:
+        raise ValueError(f"a standard error needs >= 2 independent units, got {n}")
+    return means.mean(axis=0), means.std(axis=0, ddof=1) / math.sqrt(n)
+
+
 def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> tuple:
     """Mean PSD over f_low <= f <= f_high divided by ``reference`` (n_pop,), with SE.
 
-    The SE is over segments (each segment's band mean is one sample).
+    Each segment's band mean is one sample; the SE is over the independent
+    units ``spectrum.get("segment_unit")`` (see :func:`mean_over_units`;
+    default: every segment).
 
     Returns
     -------
@@ -149,8 +187,7 @@ def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> 
     if not sel.any():
         raise ValueError(f"no spectrum frequencies in [{f_low}, {f_high}] Hz")
     seg = spectrum["segment_psd"][:, :, sel].mean(axis=2) / np.asarray(reference, float)
-    n = seg.shape[0]
-    return seg.mean(axis=0), seg.std(axis=0, ddof=1) / math.sqrt(n)
+    return mean_over_units(seg, spectrum.get("segment_unit"))
 
 
 def isi_cv(neurons, times_steps, min_spikes: int = 3) -> np.ndarray:
