@@ -76,6 +76,7 @@ def test_measure_spectra_on_poisson_recording():
 
 def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
     from simulation.closed_loop import measure_window, pool_chunks
+    from simulation.population_activity import cv_from_moments
 
     rng = np.random.default_rng(11)
     windows = [_poisson_window(rng, n_steps=10_000, sizes=(200, 50)) for _ in range(4)]
@@ -90,10 +91,12 @@ def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
     chunk_rates = np.array([p["counts"] for p in parts]) / (np.array([200, 50]) * 1.0)
     np.testing.assert_allclose(stats["rate_hz"], chunk_rates.mean(axis=0))
     np.testing.assert_allclose(stats["rate_se_hz"], chunk_rates.std(axis=0, ddof=1) / 2)
-    cvs = [p["cv"][0] for p in parts]
-    assert stats.loc["E", "cv"] == pytest.approx(np.concatenate(cvs).mean())
-    # delete-one-chunk jackknife of the pooled mean
-    loo = np.array([np.concatenate(cvs[:i] + cvs[i + 1 :]).mean() for i in range(4)])
+    moments = [p["isi_moments"][0] for p in parts]
+    assert stats.loc["E", "cv"] == pytest.approx(cv_from_moments(np.concatenate(moments)))
+    # delete-one-chunk jackknife of the pooled CV
+    loo = np.array(
+        [cv_from_moments(np.concatenate(moments[:i] + moments[i + 1 :])) for i in range(4)]
+    )
     assert stats.loc["E", "cv_se"] == pytest.approx(
         math.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
     )
