@@ -1,14 +1,25 @@
 """Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
 
 Built on the network protocol's three layers (:mod:`simulation.network`):
-the spec (:func:`closed_loop_spec`: a :class:`simulation.network.NetworkSpec`
+the specs (:func:`closed_loop_specs`: :class:`simulation.network.NetworkSpec`
 at a working point, optionally with another relative inhibition g, external
 rates re-derived so that (mu, sigma) stay fixed, see
-:mod:`theory.closed_loop`), a backend run into a
+:mod:`theory.closed_loop`), a backend run of each into a
 :class:`simulation.recording.Recording` (Brian2 or NEST; the raw recording is
 kept in the results store, kind ``network_recording``, so new measurements do
-not re-simulate), and the pure measurement :func:`measure_closed_loop` of a
-recording with the functions of :mod:`simulation.population_activity`.
+not re-simulate), and the pure measurements :func:`measure_chunk` (per
+recording) and :func:`pool_chunks` / :func:`closed_loop_tables` (pooled).
+
+Chunks: the measured time is split into independent chunks with the network
+protocol's warm-up and duration (``network_warmup``, ``network_duration``),
+each with its own seed (:func:`chunk_seed`, a hash of the measurement's seed
+and the chunk index): a chunk is an independent realization (connectivity,
+initial state, drive). With the network protocol's durations the chunks
+share its compiled Brian2 binary (no compilation of their own) and run as
+separate store tasks (:func:`closed_loop_tasks`, kind ``closed_loop_chunk``),
+in parallel and cached one by one. The pooled spectrum is the mean over the
+segments of all chunks; standard errors come from the spread between chunks
+(:func:`pool_chunks`).
 
 Window: as :mod:`simulation.network_measure` (detection steps w + 1 .. w + n
 after the warm-up of w steps; spikes binned by their exact integer step).

@@ -15,9 +15,9 @@ Builds the network of a :class:`simulation.network.NetworkSpec` in Brian2
   deficit. A binomial split exists only as a perturbation of the spec
   (``poisson_split_p``), see :func:`simulation.network.check_poisson_drive`.
 - Targets: ``cpp_standalone`` (default) compiles one binary per process and
-  network structure (key: network parameters, dt, warm-up + duration,
-  recorded count, perturbation options compiled into the code, sampler,
-  threads) and reuses it for every seed and working point: seed,
+  network structure (:func:`structure_key`: network parameters, dt, warm-up +
+  duration, recorded count, perturbation options compiled into the code,
+  sampler, threads) and reuses it for every seed and working point: seed,
   connectivity, recorded neurons, v, I and lam are set at run time. It gives
   the same spikes as ``cython`` for the same seed (same RNG, same samplers;
   tested).
