@@ -269,3 +269,11 @@ def test_closed_loop_on_brian2_and_nest_agree(params):
             n["rate_se_hz" if column == "rate_hz" else f"{column}_se"],
         )
         assert (np.abs(b[column] - n[column]) <= 4 * se).all(), column
+
+
+def test_sweep_refuses_a_duration_that_is_not_whole_chunks(tmp_path, capsys):
+    from mfval.cli import main
+
+    rc = main(["sweep", "--duration", "2.5", "--out", str(tmp_path), "--cache-dir", str(tmp_path)])
+    assert rc == 2
+    assert "--duration = 2.5 s" in capsys.readouterr().err
