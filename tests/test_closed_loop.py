@@ -277,3 +277,10 @@ def test_sweep_refuses_a_duration_that_is_not_whole_chunks(tmp_path, capsys):
     rc = main(["sweep", "--duration", "2.5", "--out", str(tmp_path), "--cache-dir", str(tmp_path)])
     assert rc == 2
     assert "--duration = 2.5 s" in capsys.readouterr().err
+
+
+def test_run_order_starts_with_one_task_of_each_compiled_structure():
+    from comparison.pipeline import interleave_structures
+
+    assert interleave_structures(["t1", "t2"], ["n1", "n2", "n3"]) == ["t1", "n1", "t2", "n2", "n3"]
+    assert interleave_structures([], ["n1"]) == ["n1"]
