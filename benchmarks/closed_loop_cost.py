@@ -1,11 +1,13 @@
 """Cost of the stability-point spectra that ``mfval run`` adds (cold: fresh store).
 
 Runs, in one process with a fresh results store (so the Brian2 standalone
-binary for this duration is compiled too): the closed-loop theory task, the
-closed-loop simulation (10 s at (10, 10) mV, the run's settings), its
-measurement and the comparison rows; prints the wall time of each part and
-the total. The open-loop transfer function is part of ``mfval run`` anyway
-and is not counted.
+binary of the network protocol is compiled too, unless its template is in
+the Brian2 cache; ``mfval run`` shares it with the network protocol): the
+closed-loop theory task, the closed-loop simulation (10 chunks of 1 s at
+(10, 10) mV, the run's settings, one after the other), its measurement and
+the comparison rows; prints the wall time of each part and the total. The
+open-loop transfer function is part of ``mfval run`` anyway and is not
+counted.
 
     python benchmarks/closed_loop_cost.py [--duration S]
 """

@@ -85,7 +85,8 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
 
     Returns
     -------
-    dict: ``k``, ``duration``, ``warmup``, ``sweep_duration`` (s),
+    dict: ``k``, ``duration``, ``sweep_duration`` (s; measured time, split into chunks
+    of the network protocol's duration, :func:`simulation.closed_loop.closed_loop_specs`),
     ``semi_empirical_frequencies``, ``check_frequencies`` (Hz),
     ``psd`` (dict of :data:`PSD_TERMS`), ``cv_relative``, ``source``.
 
@@ -104,7 +105,7 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     sim = raw.get("simulation") or {}
     allow = raw.get("allowances") or {}
     out = {"source": str(path), "k": _nonnegative(path, "k", raw.get("k"))}
-    for key in ("duration", "warmup", "sweep_duration"):
+    for key in ("duration", "sweep_duration"):
         out[key] = _quantity(path, f"simulation.{key}", sim.get(key), "s")
     out["semi_empirical_frequencies"] = np.atleast_1d(
         _quantity(
@@ -489,10 +490,15 @@ class ClosedLoopRun:
     """The stability-point spectra of ``mfval run``: tasks first, then :meth:`finish`.
 
     The theory (one store task) is computed on construction; the simulation
-    task (:attr:`simulation_tasks`) runs with the other simulations of the
-    run; :meth:`finish` measures it and builds the comparison rows.
+    tasks (:attr:`simulation_tasks`, one per chunk of
+    :func:`simulation.closed_loop.closed_loop_tasks`: the closed-loop
+    ``duration`` of ``params/closed_loop.yaml`` split into independent chunks
+    with the network protocol's warm-up and duration, so that they run on its
+    compiled binary and in parallel) run with the other simulations of the
+    run; :meth:`finish` pools them and builds the comparison rows.
     ``settings.closed_loop_options`` may hold ``quick`` (a quarter of the
-    simulated time) and options of :func:`simulation.closed_loop.simulate_closed_loop`.
+    chunks, at least 2) and options of
+    :func:`simulation.closed_loop.closed_loop_tasks`.
     """
 
     def __init__(
@@ -508,7 +514,7 @@ class ClosedLoopRun:
     ):
         from comparison.pipeline import task_seed
         from mfval.tasks import run_tasks
-        from simulation.closed_loop import DEFAULT_MEASURE, closed_loop_task
+        from simulation.closed_loop import DEFAULT_MEASURE, chunk_count, closed_loop_tasks
         from theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
 
         self.params = params
@@ -516,13 +522,17 @@ class ClosedLoopRun:
         mu, sigma = settings.closed_loop_point
         options = dict(settings.closed_loop_options)
         quick = bool(options.pop("quick", False))
-        options.setdefault("duration", self.config["duration"] / (4 if quick else 1))
-        options.setdefault("warmup", self.config["warmup"])
+        sim = params["simulation"]
+        chunk = float(options.get("chunk_duration", sim["network_duration"]))
+        if "duration" not in options:
+            n = chunk_count(self.config["duration"], chunk, float(sim["dt"]))
+            options["duration"] = chunk * (max(2, n // 4) if quick else n)
         options.update(CLOSED_LOOP_PLANTED.get(settings.planted, {}))
         options.setdefault("simulator", simulator)
         run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
         seed = task_seed(run_seed, "closed_loop", mu, sigma)
-        self.simulation_tasks = [closed_loop_task(mu, sigma, params, seed, **options)]
+        self.chunks = closed_loop_tasks(mu, sigma, params, seed, **options)
+        self.simulation_tasks = self.chunks.tasks
         freqs = spectrum_frequencies(DEFAULT_MEASURE["segment"], THEORY_F_MAX)
         task = closed_loop_theory_task(mu, sigma, params, freqs)
         self.theory = run_tasks([task], store, workers, "closed-loop theory", progress, client)[0]
@@ -532,7 +542,7 @@ class ClosedLoopRun:
         from simulation.closed_loop import DEFAULT_MEASURE
         from theory.closed_loop import relative_inhibition
 
-        tables = results[0]
+        tables = self.chunks.tables(results)
         network = self.params["network"]
         g = relative_inhibition(network)
         rows = spectrum_rows(

@@ -248,6 +248,20 @@ def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
     return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)
 
 
+def interleave_structures(transfer: list, network: list) -> list:
+    """Task order of a run: transfer and network tasks alternating, then the rest.
+
+    The workers take tasks in this order, so that the first two (different
+    compiled structures: the transfer protocol's and the network protocol's,
+    shared by the closed-loop chunks) are compiled at the same time rather
+    than one after the other.
+    """
+    out = []
+    for i in range(max(len(transfer), len(network))):
+        out += transfer[i : i + 1] + network[i : i + 1]
+    return out
+
+
 def simulation_tasks(
     params: dict, settings: RunSettings, simulator: str = "brian2"
 ) -> tuple[list, list]:
@@ -346,9 +360,10 @@ def run_validation(
             params, settings, store, workers, progress, client, simulator=settings.simulators[0]
         )
     closed_tasks = closed.simulation_tasks if closed else []
-    # longest tasks first, so that the workers finish together
-    tasks = closed_tasks + [t for _, _, tf in per_simulator for t in tf]
-    tasks += [t for _, nt, _ in per_simulator for t in nt]
+    tasks = interleave_structures(
+        [t for _, _, tf in per_simulator for t in tf],
+        closed_tasks + [t for _, nt, _ in per_simulator for t in nt],
+    )
     values = run_tasks(tasks, store, workers, "simulation", progress, client)
     results = {id(t): v for t, v in zip(tasks, values)}
     by_simulator = {

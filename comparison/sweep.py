@@ -166,13 +166,15 @@ def run_sweep(
     seed : int, optional
         Run seed (default ``simulation.seed``); each task's seed derives from it.
     duration : float, optional
-        Simulated time per g, s (default ``sweep_duration`` of the closed-loop config).
+        Measured time per g, s (default ``sweep_duration`` of the closed-loop config),
+        split into independent chunks of the network protocol's duration
+        (:func:`simulation.closed_loop.closed_loop_tasks`).
     config : dict, optional
         :func:`comparison.closed_loop.load_closed_loop_config`.
     simulator : {"brian2", "nest"}
         Simulator of the closed-loop and open-loop runs.
     """
-    from simulation.closed_loop import closed_loop_task
+    from simulation.closed_loop import closed_loop_tasks
     from simulation.open_loop import transfer_task
 
     store = store or ResultStore()
@@ -187,18 +189,8 @@ def run_sweep(
     theory_tasks = [onset_task(mu, sigma, params, (float(a_max[0]), float(phi_max[0])))] + [
         closed_loop_theory_task(mu, sigma, params, freqs, g) for g in g_values
     ]
-    sim_tasks = [
-        transfer_task(
-            mu,
-            sigma,
-            params,
-            "synaptic",
-            task_seed(run_seed, "transfer semi-empirical", mu, sigma),
-            frequencies=f_semi,
-            simulator=simulator,
-        )
-    ] + [
-        closed_loop_task(
+    chunked = [
+        closed_loop_tasks(
             mu,
             sigma,
             params,
@@ -209,10 +201,25 @@ def run_sweep(
         )
         for g in g_values
     ]
+    sim_tasks = [
+        transfer_task(
+            mu,
+            sigma,
+            params,
+            "synaptic",
+            task_seed(run_seed, "transfer semi-empirical", mu, sigma),
+            frequencies=f_semi,
+            simulator=simulator,
+        )
+    ] + [t for c in chunked for t in c.tasks]
     theory = run_tasks(theory_tasks, store, workers, "sweep theory", progress, client)
     sims = run_tasks(sim_tasks, store, workers, "sweep simulation", progress, client)
+    transfer, chunk_results = sims[0], sims[1:]
+    results, start = [], 0
+    for c in chunked:
+        results.append(c.tables(chunk_results[start : start + len(c.tasks)]))
+        start += len(c.tasks)
     onset_theory, points = theory[0], theory[1:]
-    transfer, results = sims[0], sims[1:]
 
     N_data = (transfer["tf_re_hz_per_mV"] + 1j * transfer["tf_im_hz_per_mV"]).to_numpy() * 1e3
     semi = semi_empirical_onset(

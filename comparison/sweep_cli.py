@@ -59,7 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--g", type=parse_g_range, default=parse_g_range("5:10:1"), help="g values, e.g. 5:10:1"
     )
-    parser.add_argument("--duration", type=float, default=None, help="simulated time per g, s")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="measured time per g, s: a whole number of chunks of the network protocol's "
+        "duration (simulation.network_duration)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="run seed")
     add_simulator_argument(parser)
 
@@ -73,6 +79,15 @@ def main(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         print(f"mfval sweep: duration must be positive, got {args.duration!r} s", file=sys.stderr)
         return 2
+    if args.duration is not None:
+        from simulation.closed_loop import chunk_count
+
+        sim = params["simulation"]
+        try:
+            chunk_count(args.duration, sim["network_duration"], sim["dt"], "--duration")
+        except ValueError as err:
+            print(f"mfval sweep: {err}", file=sys.stderr)
+            return 2
     require_simulators(args.simulator, "sweep")
     store = ResultStore(args.cache_dir)
     with scheduler_client(args.scheduler) as client:

@@ -94,7 +94,8 @@ def run_tasks(
     progress : bool
         Print a line per finished task to stderr.
     client : dask.distributed.Client, optional
-        If given, missing tasks are submitted to this client instead.
+        If given, missing tasks are submitted to this client instead (with
+        priorities that follow the order of ``tasks``).
     """
     results: list[Any] = [None] * len(tasks)
     bar = Progress(len(tasks), what, enabled=progress)
@@ -112,9 +113,16 @@ def run_tasks(
     if client is not None:
         from distributed import as_completed as dask_as_completed
 
+        # Dask does not run futures in submission order: priorities keep the task order
         futures = {
-            client.submit(execute_task, root, tasks[i], key=f"{tasks[i].kind}-{tasks[i].key}"): i
-            for i in missing
+            client.submit(
+                execute_task,
+                root,
+                tasks[i],
+                key=f"{tasks[i].kind}-{tasks[i].key}",
+                priority=len(missing) - rank,
+            ): i
+            for rank, i in enumerate(missing)
         }
         for fut in dask_as_completed(futures):
             i = futures[fut]

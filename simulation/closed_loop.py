@@ -1,14 +1,25 @@
 """Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
 
 Built on the network protocol's three layers (:mod:`simulation.network`):
-the spec (:func:`closed_loop_spec`: a :class:`simulation.network.NetworkSpec`
+the specs (:func:`closed_loop_specs`: :class:`simulation.network.NetworkSpec`
 at a working point, optionally with another relative inhibition g, external
 rates re-derived so that (mu, sigma) stay fixed, see
-:mod:`theory.closed_loop`), a backend run into a
+:mod:`theory.closed_loop`), a backend run of each into a
 :class:`simulation.recording.Recording` (Brian2 or NEST; the raw recording is
 kept in the results store, kind ``network_recording``, so new measurements do
-not re-simulate), and the pure measurement :func:`measure_closed_loop` of a
-recording with the functions of :mod:`simulation.population_activity`.
+not re-simulate), and the pure measurements :func:`measure_chunk` (per
+recording) and :func:`pool_chunks` / :func:`closed_loop_tables` (pooled).
+
+Chunks: the measured time is split into independent chunks with the network
+protocol's warm-up and duration (``network_warmup``, ``network_duration``),
+each with its own seed (:func:`chunk_seed`, a hash of the measurement's seed
+and the chunk index): a chunk is an independent realization (connectivity,
+initial state, drive). With the network protocol's durations the chunks
+share its compiled Brian2 binary (no compilation of their own) and run as
+separate store tasks (:func:`closed_loop_tasks`, kind ``closed_loop_chunk``),
+in parallel and cached one by one. The pooled spectrum is the mean over the
+segments of all chunks; standard errors come from the spread between chunks
+(:func:`pool_chunks`).
 
 Window: as :mod:`simulation.network_measure` (detection steps w + 1 .. w + n
 after the warm-up of w steps; spikes binned by their exact integer step).
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,14 +43,18 @@ from mfval.params import stable_hash
 from mfval.tasks import Task
 from simulation.population_activity import (
     band_power_ratio,
-    fano_factors,
-    isi_cv,
-    mean_with_se,
+    cv_from_moments,
+    isi_window_moments,
+    mean_over_units,
     rate_spectrum,
+    window_count_moments,
 )
 
 #: bump when the content of a closed-loop result changes
-CLOSED_LOOP_SCHEMA = 2
+CLOSED_LOOP_SCHEMA = 4
+
+#: settings used by the per-chunk measurement (they enter a chunk's store key)
+CHUNK_MEASURE_KEYS = ("segment", "fano_window")
 
 #: measurement settings (plain data; they enter the store key)
 DEFAULT_MEASURE = {
@@ -92,19 +108,147 @@ def recording_window(recording, spec) -> dict:
     }
 
 
+def chunk_count(duration: float, chunk_duration: float, dt: float, name: str = "duration") -> int:
+    """Number of chunks of ``chunk_duration`` in the measured ``duration`` (s).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` and both durations if ``duration`` is not a whole
+        number (>= 1) of chunks on the time grid of ``dt``.
+    """
+    steps, chunk = round(float(duration) / dt), round(float(chunk_duration) / dt)
+    if chunk < 1 or steps < chunk or steps % chunk:
+        raise ValueError(
+            f"closed-loop {name} = {duration!r} s must be a whole number of chunks of "
+            f"network_duration = {chunk_duration!r} s (params simulation.network_duration; "
+            f"dt = {dt!r} s)"
+        )
+    return steps // chunk
+
+
+def chunk_seed(seed: int, index: int) -> int:
+    """Seed of chunk ``index`` of a closed-loop measurement with base ``seed``.
+
+    Each chunk is an independent realization (connectivity, initial state,
+    drive); the seed is a hash of (seed, index), so the same base seed gives
+    the same chunks whatever the number of workers or the order of execution.
+    """
+    return int(stable_hash("closed-loop chunk", int(seed), int(index))[:8], 16)
+
+
+def measure_window(window: dict, measure: dict | None = None) -> dict:
+    """Per-chunk measurement of one recording window (pure); pooled by :func:`pool_chunks`.
+
+    Parameters
+    ----------
+    window : dict
+        As from :func:`recording_window`.
+    measure : dict, optional
+        Overrides of :data:`DEFAULT_MEASURE` (``segment`` and ``fano_window``
+        are used here).
+
+    Returns
+    -------
+    dict: ``segment_psd`` (1/s, (n_segments, n_pop, n_freq)), ``frequencies``
+    (Hz), ``segment_s`` (s), ``counts`` (spikes in the window, (n_pop,)),
+    ``n_steps``, ``dt`` (s), ``sizes``, ``names``, ``isi_moments`` (per
+    population, :func:`simulation.population_activity.isi_window_moments`),
+    ``count_moments`` (per population,
+    :func:`simulation.population_activity.window_count_moments` in windows of
+    ``fano_window``), ``rate_se_hz`` ((n_pop,), nan: set by :func:`measure_chunk`).
+    """
+    m = {**DEFAULT_MEASURE, **(measure or {})}
+    dt, n_steps = window["dt"], window["n_steps"]
+    seg_steps = int(round(m["segment"] / dt))
+    if seg_steps < 2 or n_steps % seg_steps:
+        raise ValueError(
+            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
+            f"({n_steps} steps of {dt!r} s)"
+        )
+    spectrum = rate_spectrum(
+        window["steps"],
+        window["populations"],
+        window["sizes"],
+        n_steps,
+        dt,
+        n_steps // seg_steps,
+    )
+    sizes = np.asarray(window["sizes"], int)
+    fano_steps = int(round(m["fano_window"] / dt))
+    isi, counts = [], []
+    for p in range(sizes.size):
+        sel = window["populations"] == p
+        neurons, steps = window["neurons"][sel], window["steps"][sel]
+        isi.append(isi_window_moments(neurons, steps, n_steps))
+        counts.append(window_count_moments(neurons, steps, int(sizes[p]), n_steps, fano_steps))
+    return {
+        "segment_psd": spectrum["segment_psd"],
+        "frequencies": spectrum["frequencies"],
+        "segment_s": spectrum["segment_s"],
+        "counts": np.bincount(window["populations"], minlength=sizes.size),
+        "n_steps": int(n_steps),
+        "dt": float(dt),
+        "sizes": sizes,
+        "names": list(window["names"]),
+        "isi_moments": isi,
+        "count_moments": counts,
+        "rate_se_hz": np.full(sizes.size, np.nan),
+    }
+
+
+def _pooled_statistic(per_chunk: list, statistic) -> tuple[float, float]:
+    """``statistic`` of per-neuron sums pooled over chunks, with its SE.
+
+    Parameters
+    ----------
+    per_chunk : list of arrays (n_neurons, k)
+        Per-neuron sums of each chunk.
+    statistic : callable
+        Of the total (k,) of the sums.
+
+    SE: delete-one-chunk jackknife (chunks are independent realizations;
+    neurons of one chunk share their network); with a single chunk,
+    delete-a-group jackknife over 10 groups of neurons (approximate: the
+    neurons of one network are weakly correlated through shared input).
+    """
+    if len(per_chunk) >= 2:
+        units = np.array([np.sum(c, axis=0) for c in per_chunk])
+    else:
+        rows = np.asarray(per_chunk[0], float)
+        if rows.shape[0] < 2:
+            return statistic(rows.sum(axis=0)), math.nan
+        units = np.array([g.sum(axis=0) for g in np.array_split(rows, min(10, rows.shape[0]))])
+    total = units.sum(axis=0)
+    n = units.shape[0]
+    leave_out = np.array([statistic(total - u) for u in units])
+    se = math.sqrt((n - 1) / n * np.sum((leave_out - leave_out.mean()) ** 2))
+    return float(statistic(total)), float(se)
+
+
+def _fano(total) -> float:
+    """Pooled Fano factor: summed count variances over summed mean counts."""
+    return float(total[0] / total[1]) if total[1] > 0 else math.nan
+
+
 def _peak(spectrum: dict, band) -> tuple[np.ndarray, np.ndarray]:
     """Frequency of the PSD maximum inside ``band`` and its SE, per population.
 
-    SE: delete-a-group jackknife over 10 groups of segments, at least the
-    bin's resolution df / sqrt(12).
+    SE: delete-a-group jackknife, the groups being the chunks of a pooled
+    measurement (``spectrum['segment_chunk']``, >= 2 chunks) or else 10
+    groups of consecutive segments; at least the bin's resolution df / sqrt(12).
     """
     f = spectrum["frequencies"]
     sel = np.nonzero((f >= band[0]) & (f <= band[1]))[0]
     seg = spectrum["segment_psd"][:, :, sel]
     n_seg = seg.shape[0]
     peak = f[sel][np.argmax(seg.mean(axis=0), axis=1)]
-    n_groups = min(10, n_seg)
-    groups = np.array_split(np.arange(n_seg), n_groups)
+    chunk = np.asarray(spectrum.get("segment_chunk", np.zeros(n_seg, int)))
+    if np.unique(chunk).size >= 2:
+        groups = [np.nonzero(chunk == c)[0] for c in np.unique(chunk)]
+    else:
+        groups = np.array_split(np.arange(n_seg), min(10, n_seg))
+    n_groups = len(groups)
     jack = np.array(
         [f[sel][np.argmax(np.delete(seg, g, axis=0).mean(axis=0), axis=1)] for g in groups]
     )
@@ -114,66 +258,98 @@ def _peak(spectrum: dict, band) -> tuple[np.ndarray, np.ndarray]:
     return peak, np.maximum(se, resolution)
 
 
-def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
-    """Spectra and irregularity of one recording (pure).
+def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
+    """Spectra and irregularity pooled over independent chunks (pure).
+
+    The chunks (from :func:`measure_window` / :func:`measure_chunk`) are
+    independent realizations of the same network (own seeds) with windows
+    of equal length. Spectrum segments of every chunk are pooled (mean over
+    all segments); CV and Fano factors are pooled over the neurons of every
+    chunk. Standard errors: with >= 2 chunks, from the spread between chunks
+    (delete-one-chunk jackknife; for means over equal chunks std(ddof=1) /
+    sqrt(n_chunks) of the chunk means), so that within-chunk correlations and
+    the quenched disorder of each realization are included; with one chunk
+    as for a single recording (segments, or 10 groups of segments for the
+    peak frequency; 10 groups of neurons for CV and Fano; blocks for the rate).
+
+    CV: of the interval distribution pooled over the neurons of every chunk,
+    with window-corrected moments
+    (:func:`simulation.population_activity.isi_window_moments`), so that it
+    does not depend on the chunk length (the mean of per-neuron CVs of 1 s
+    windows is biased low, by -1.6 % against a 10 s window at (10, 10) mV).
+    Fano factor: summed count variances over summed mean counts.
 
     Parameters
     ----------
-    recording : dict
-        As from :func:`recording_window`.
+    chunks : list of dict
+        Per-chunk measurements (at least one).
     measure : dict, optional
         Overrides of :data:`DEFAULT_MEASURE`.
 
     Returns
     -------
-    dict: ``spectrum`` (see :func:`rate_spectrum`) and ``stats``, a list of
-    one dict per population with ``population, rate_hz, cv, cv_se, fano,
-    fano_se, variance_ratio, variance_ratio_se, band_ratio, band_ratio_se,
-    peak_frequency_hz, peak_frequency_se_hz, poisson_psd_per_s,
-    psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean PSD over the aggregate
-    band), ``plateau_ratio, plateau_ratio_se`` (mean PSD over the plateau band
-    over rate / N).
+    dict: ``spectrum`` (as :func:`simulation.population_activity.rate_spectrum`,
+    pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
+    one dict per population with ``population, rate_hz, rate_se_hz, cv,
+    cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,
+    band_ratio, band_ratio_se, peak_frequency_hz, peak_frequency_se_hz,
+    poisson_psd_per_s, psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean
+    PSD over the aggregate band), ``plateau_ratio, plateau_ratio_se`` (mean
+    PSD over the plateau band over rate / N).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
-    dt, n_steps = recording["dt"], recording["n_steps"]
-    seg_steps = int(round(m["segment"] / dt))
-    if seg_steps < 2 or n_steps % seg_steps:
-        raise ValueError(
-            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
-            f"({n_steps} steps of {dt!r} s)"
-        )
-    spectrum = rate_spectrum(
-        recording["steps"],
-        recording["populations"],
-        recording["sizes"],
-        n_steps,
-        dt,
-        n_steps // seg_steps,
-    )
-    sizes = np.asarray(recording["sizes"], float)
-    poisson = spectrum["rates"] / sizes
+    if not chunks:
+        raise ValueError("pool_chunks needs at least one chunk")
+    first = chunks[0]
+    for c in chunks[1:]:
+        if (
+            c["n_steps"] != first["n_steps"]
+            or c["dt"] != first["dt"]
+            or not np.array_equal(c["sizes"], first["sizes"])
+            or not np.allclose(c["frequencies"], first["frequencies"])
+        ):
+            raise ValueError("chunks differ in window length, dt, population sizes or frequencies")
+    n_chunks = len(chunks)
+    segment_psd = np.concatenate([c["segment_psd"] for c in chunks])
+    segment_chunk = np.repeat(np.arange(n_chunks), [c["segment_psd"].shape[0] for c in chunks])
+    units = segment_chunk if n_chunks >= 2 else None
+    psd, psd_se = mean_over_units(segment_psd, units)
+    sizes = np.asarray(first["sizes"], float)
+    window_s = first["n_steps"] * first["dt"]
+    chunk_rates = np.array([c["counts"] for c in chunks]) / (sizes * window_s)
+    if n_chunks >= 2:
+        rates, rate_se = mean_over_units(chunk_rates)
+    else:
+        rates, rate_se = chunk_rates[0], np.asarray(first["rate_se_hz"], float)
+    spectrum = {
+        "frequencies": first["frequencies"],
+        "psd": psd,
+        "psd_se": psd_se,
+        "segment_psd": segment_psd,
+        "segment_unit": units,
+        "segment_chunk": segment_chunk,
+        "n_chunks": n_chunks,
+        "rates": rates,
+        "segment_s": first["segment_s"],
+    }
+    poisson = rates / sizes
     var_ratio, var_ratio_se = band_power_ratio(spectrum, 0.0, math.inf, poisson)
     band_ratio, band_ratio_se = band_power_ratio(spectrum, *m["band"], poisson)
     peak, peak_se = _peak(spectrum, m["band"])
     aggregate, aggregate_se = band_power_ratio(spectrum, *m["aggregate_band"], np.ones_like(sizes))
     plateau, plateau_se = band_power_ratio(spectrum, *m["plateau_band"], poisson)
-    fano_steps = int(round(m["fano_window"] / dt))
     stats = []
-    for p, name in enumerate(recording["names"]):
-        sel = recording["populations"] == p
-        cv = isi_cv(recording["neurons"][sel], recording["steps"][sel])
-        ff = fano_factors(
-            recording["neurons"][sel], recording["steps"][sel], int(sizes[p]), n_steps, fano_steps
-        )
-        cv_mean, cv_se = mean_with_se(cv)
-        ff_mean, ff_se = mean_with_se(ff)
+    for p, name in enumerate(first["names"]):
+        cv_mean, cv_se = _pooled_statistic([c["isi_moments"][p] for c in chunks], cv_from_moments)
+        ff_mean, ff_se = _pooled_statistic([c["count_moments"][p] for c in chunks], _fano)
         stats.append(
             {
                 "population": name,
-                "rate_hz": float(spectrum["rates"][p]),
+                "rate_hz": float(rates[p]),
+                "rate_se_hz": float(rate_se[p]),
                 "cv": cv_mean,
                 "cv_se": cv_se,
-                "cv_n_neurons": int(cv.size),
+                "cv_n_neurons": int(sum(len(c["isi_moments"][p]) for c in chunks)),
                 "fano": ff_mean,
                 "fano_se": ff_se,
                 "variance_ratio": float(var_ratio[p]),
@@ -190,6 +366,24 @@ def measure_spectra(recording: dict, measure: dict | None = None) -> dict:
             }
         )
     return {"spectrum": spectrum, "stats": stats}
+
+
+def measure_spectra(windows, measure: dict | None = None) -> dict:
+    """Spectra and irregularity of one recording window or of independent chunks (pure).
+
+    Parameters
+    ----------
+    windows : dict or list of dict
+        As from :func:`recording_window` (a list: independent chunks).
+    measure : dict, optional
+        Overrides of :data:`DEFAULT_MEASURE`.
+
+    Returns
+    -------
+    dict: as :func:`pool_chunks`.
+    """
+    windows = [windows] if isinstance(windows, dict) else list(windows)
+    return pool_chunks([measure_window(w, measure) for w in windows], measure)
 
 
 def params_for(params: dict, g: float | None = None, delay_scale: float = 1.0) -> dict:
@@ -217,8 +411,9 @@ def closed_loop_spec(
     warmup: float | None = None,
     simulator: str = "brian2",
     backend: dict | None = None,
+    theory: dict | None = None,
 ):
-    """The :class:`simulation.network.NetworkSpec` of one closed-loop run (checked).
+    """The :class:`simulation.network.NetworkSpec` of one closed-loop chunk (checked).
 
     Parameters
     ----------
@@ -227,18 +422,22 @@ def closed_loop_spec(
     params : dict
         Loaded parameters (SI).
     seed : int
+        Seed of this run (of this chunk, see :func:`chunk_seed`).
     g : float, optional
         Relative inhibition (default: the parameter file's W).
     delay_scale : float
         Planted-error hook: factor on the simulated recurrent delay only.
     duration, warmup : float, optional
-        s; defaults from ``params['simulation']``.
+        s; defaults ``params['simulation']`` network_duration, network_warmup.
     simulator, backend
         As :func:`simulation.network.make_network_spec`.
+    theory : dict, optional
+        :func:`simulation.network.theory_for_point` at this g (computed if not given).
     """
     from simulation.network import make_network_spec, theory_for_point
 
-    theory = theory_for_point(mu, sigma, params_for(params, g, 1.0))
+    if theory is None:
+        theory = theory_for_point(mu, sigma, params_for(params, g, 1.0))
     return make_network_spec(
         mu,
         sigma,
@@ -252,23 +451,97 @@ def closed_loop_spec(
     )
 
 
-def measure_closed_loop(recording, spec, measure: dict | None = None) -> dict:
-    """Spectra and statistics tables of a closed-loop Recording (pure).
+def closed_loop_specs(
+    mu: float,
+    sigma: float,
+    params: dict,
+    seed: int,
+    duration: float | None = None,
+    chunk_duration: float | None = None,
+    warmup: float | None = None,
+    **options,
+) -> list:
+    """Specs of the independent chunks of one closed-loop measurement (checked).
+
+    The measured time ``duration`` is split into chunks of ``chunk_duration``
+    (default: the network protocol's ``network_duration``), each with the
+    warm-up ``warmup`` (default ``network_warmup``) and its own seed
+    :func:`chunk_seed` (seed, index): with the network protocol's durations
+    the chunks run on the network protocol's compiled binary (Brian2
+    ``cpp_standalone``) and in parallel.
+
+    Parameters
+    ----------
+    duration : float, optional
+        Measured time over all chunks, s (default: one chunk).
+    options
+        g, delay_scale, simulator, backend (see :func:`closed_loop_spec`).
+
+    Raises
+    ------
+    ValueError
+        If ``duration`` is not a whole number of chunks (naming both values).
+    """
+    from simulation.network import check_duration, theory_for_point
+
+    sim = params["simulation"]
+    chunk_duration = check_duration(
+        sim["network_duration"] if chunk_duration is None else chunk_duration,
+        "network_duration",
+    )
+    duration = chunk_duration if duration is None else check_duration(duration)
+    n_chunks = chunk_count(duration, chunk_duration, float(sim["dt"]))
+    theory = theory_for_point(mu, sigma, params_for(params, options.get("g"), 1.0))
+    return [
+        closed_loop_spec(
+            mu,
+            sigma,
+            params,
+            chunk_seed(seed, i),
+            duration=chunk_duration,
+            warmup=warmup,
+            theory=theory,
+            **options,
+        )
+        for i in range(n_chunks)
+    ]
+
+
+def measure_chunk(recording, spec, measure: dict | None = None) -> dict:
+    """:func:`measure_window` of a chunk's Recording, with the block SE of its rates (pure)."""
+    from simulation.network_measure import measure_rates
+
+    out = measure_window(recording_window(recording, spec), measure)
+    rates = measure_rates(recording, spec)
+    out["rate_se_hz"] = np.array([rates[name][1] for name in out["names"]])
+    return out
+
+
+def closed_loop_tables(chunks: list[dict], specs: list, measure: dict | None = None) -> dict:
+    """Spectra and statistics tables of the pooled chunks of one measurement (pure).
+
+    Parameters
+    ----------
+    chunks : list of dict
+        :func:`measure_chunk` of each chunk.
+    specs : list of NetworkSpec
+        The chunks' specs (same network, working point and durations).
 
     Returns
     -------
     dict: ``spectra`` (long DataFrame: mu_mV, sigma_mV, g, population,
     frequency_hz, psd_per_s, psd_se_per_s; two-sided, 1/s), ``stats``
-    (DataFrame, one row per population: the columns of
-    :func:`measure_spectra` and mu_mV, sigma_mV, g, rate_se_hz (block SE of
-    :func:`simulation.network_measure.measure_rates`), theory_rate_hz,
-    delay_s, seed, duration_s, n_segments, simulator).
+    (DataFrame, one row per population: the columns of :func:`pool_chunks`
+    and mu_mV, sigma_mV, g, theory_rate_hz, delay_s, seed (of the first
+    chunk), duration_s (measured time over all chunks), n_chunks,
+    chunk_duration_s, n_segments, simulator).
     """
-    from simulation.network_measure import measure_rates
     from theory.closed_loop import relative_inhibition
 
-    rec = recording_window(recording, spec)
-    measured = measure_spectra(rec, measure)
+    if len(chunks) != len(specs) or not specs:
+        raise ValueError(f"got {len(chunks)} chunk measurements for {len(specs)} specs")
+    spec = specs[0]
+    measured = pool_chunks(chunks, measure)
     spec_psd = measured["spectrum"]
     mu_mV, sigma_mV = spec.mu * 1e3, spec.sigma * 1e3
     g = relative_inhibition(spec.network)
@@ -285,69 +558,118 @@ def measure_closed_loop(recording, spec, measure: dict | None = None) -> dict:
                     "psd_se_per_s": spec_psd["psd_se"][p],
                 }
             )
-            for p, name in enumerate(rec["names"])
+            for p, name in enumerate(chunks[0]["names"])
         ],
         ignore_index=True,
     )
-    rates = measure_rates(recording, spec)
     stats = pd.DataFrame(measured["stats"])
     stats.insert(0, "g", g)
     stats.insert(0, "sigma_mV", sigma_mV)
     stats.insert(0, "mu_mV", mu_mV)
-    stats["rate_se_hz"] = [rates[name][1] for name in rec["names"]]
     stats["theory_rate_hz"] = list(spec.theory_rates)
     stats["delay_s"] = float(spec.network["delay"])
     stats["seed"] = int(spec.seed)
-    stats["duration_s"] = float(spec.duration)
+    stats["duration_s"] = float(sum(s.duration for s in specs))
+    stats["n_chunks"] = len(specs)
+    stats["chunk_duration_s"] = float(spec.duration)
     stats["n_segments"] = spec_psd["segment_psd"].shape[0]
     stats["simulator"] = spec.simulator
     return {"spectra": spectra, "stats": stats}
 
 
-def run_closed_loop_task(spec, measure: dict | None = None, store=None) -> dict:
-    """Task function: the spec's Recording (stored, simulated on a miss), measured."""
+def measure_closed_loop(recordings, specs, measure: dict | None = None) -> dict:
+    """Tables of closed-loop Recordings (one, or the chunks of one measurement; pure).
+
+    ``recordings`` and ``specs``: a Recording and its spec, or lists of them;
+    see :func:`closed_loop_tables`.
+    """
+    if not isinstance(recordings, (list, tuple)):
+        recordings, specs = [recordings], [specs]
+    chunks = [measure_chunk(r, s, measure) for r, s in zip(recordings, specs, strict=True)]
+    return closed_loop_tables(chunks, list(specs), measure)
+
+
+def run_closed_loop_chunk(spec, measure: dict | None = None, store=None) -> dict:
+    """Task function: the chunk's Recording (stored, simulated on a miss), measured."""
     from simulation.network import stored_recording
 
-    return measure_closed_loop(stored_recording(spec, store), spec, measure)
+    return measure_chunk(stored_recording(spec, store), spec, measure)
 
 
 def simulate_closed_loop(mu: float, sigma: float, params: dict, seed: int, **options) -> dict:
-    """Spec, run and measurement in one call (scripts); see :func:`closed_loop_task`."""
+    """Specs, runs (one after the other) and measurement in one call (scripts).
+
+    ``options``: those of :func:`closed_loop_specs` and ``measure``.
+    """
     from simulation.network import run_network
 
     measure = options.pop("measure", None)
-    spec = closed_loop_spec(mu, sigma, params, seed, **options)
-    return measure_closed_loop(run_network(spec), spec, measure)
+    specs = closed_loop_specs(mu, sigma, params, seed, **options)
+    return measure_closed_loop([run_network(s) for s in specs], specs, measure)
 
 
-def closed_loop_task(mu: float, sigma: float, params: dict, seed: int, **options) -> Task:
-    """Store task (kind ``closed_loop``): measured spectra and statistics of one run.
+@dataclass
+class ClosedLoopChunks:
+    """The store tasks of one closed-loop measurement and their pooling.
 
-    ``options``: g, delay_scale, duration, warmup, simulator, backend (see
-    :func:`closed_loop_spec`) and ``measure`` (overrides of
-    :data:`DEFAULT_MEASURE`). The key is the recording's key
-    (:func:`simulation.network.recording_key`) and the measurement settings;
-    the raw recording is stored too (kind ``network_recording``).
+    Attributes
+    ----------
+    specs : list of NetworkSpec
+        One per chunk (:func:`closed_loop_specs`).
+    tasks : list of Task
+        One per chunk (kind ``closed_loop_chunk``): the chunk's measurement
+        (:func:`measure_chunk`); the raw recording is stored too (kind
+        ``network_recording``).
+    measure : dict
+        Measurement settings (:data:`DEFAULT_MEASURE` with overrides).
+    """
+
+    specs: list
+    tasks: list
+    measure: dict
+
+    def tables(self, results: list) -> dict:
+        """:func:`closed_loop_tables` of the tasks' results (in task order)."""
+        return closed_loop_tables(list(results), self.specs, self.measure)
+
+
+def closed_loop_tasks(
+    mu: float, sigma: float, params: dict, seed: int, **options
+) -> ClosedLoopChunks:
+    """Store tasks of one closed-loop measurement, one per chunk.
+
+    ``options``: duration, chunk_duration, warmup, g, delay_scale,
+    simulator, backend (see :func:`closed_loop_specs`) and ``measure``
+    (overrides of :data:`DEFAULT_MEASURE`). A chunk's key is its recording's
+    key (:func:`simulation.network.recording_key`) and the settings of the
+    per-chunk measurement, so chunks are cached one by one.
     """
     from simulation.network import recording_key
 
     options = dict(options)
     measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
+    chunk_measure = {k: measure[k] for k in CHUNK_MEASURE_KEYS}
     plain = {k: params[k] for k in ("network", "simulation") if k in params}
-    spec = closed_loop_spec(mu, sigma, plain, seed, **options)
+    specs = closed_loop_specs(mu, sigma, plain, seed, **options)
     g = options.get("g")
     label = f"closed loop mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV"
     if g is not None:
         label += f" g={g:g}"
     if options.get("delay_scale", 1.0) != 1.0:
         label += f" delay x{options['delay_scale']:g}"
-    if spec.simulator != "brian2":
-        label += f" [{spec.simulator}]"
-    return Task(
-        kind="closed_loop",
-        key=stable_hash("closed_loop", CLOSED_LOOP_SCHEMA, recording_key(spec), measure),
-        func=run_closed_loop_task,
-        kwargs={"spec": spec, "measure": measure},
-        label=label,
-        pass_store=True,
-    )
+    if specs[0].simulator != "brian2":
+        label += f" [{specs[0].simulator}]"
+    tasks = [
+        Task(
+            kind="closed_loop_chunk",
+            key=stable_hash(
+                "closed_loop_chunk", CLOSED_LOOP_SCHEMA, recording_key(s), chunk_measure
+            ),
+            func=run_closed_loop_chunk,
+            kwargs={"spec": s, "measure": chunk_measure},
+            label=f"{label} chunk {i + 1}/{len(specs)}",
+            pass_store=True,
+        )
+        for i, s in enumerate(specs)
+    ]
+    return ClosedLoopChunks(specs=specs, tasks=tasks, measure=measure)

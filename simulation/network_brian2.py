@@ -15,9 +15,9 @@ Builds the network of a :class:`simulation.network.NetworkSpec` in Brian2
   deficit. A binomial split exists only as a perturbation of the spec
   (``poisson_split_p``), see :func:`simulation.network.check_poisson_drive`.
 - Targets: ``cpp_standalone`` (default) compiles one binary per process and
-  network structure (key: network parameters, dt, warm-up + duration,
-  recorded count, perturbation options compiled into the code, sampler,
-  threads) and reuses it for every seed and working point: seed,
+  network structure (:func:`structure_key`: network parameters, dt, warm-up +
+  duration, recorded count, perturbation options compiled into the code,
+  sampler, threads) and reuses it for every seed and working point: seed,
   connectivity, recorded neurons, v, I and lam are set at run time. It gives
   the same spikes as ``cython`` for the same seed (same RNG, same samplers;
   tested).
@@ -264,6 +264,37 @@ def brian2_version() -> str:
     return brian2.__version__
 
 
+def structure_key(spec) -> str:
+    """Key of the compiled ``cpp_standalone`` binary of a spec (one compile per key).
+
+    Everything compiled into the code: the simulated network parameters, dt,
+    warm-up + duration, the recorded count, a binomial split (its functions
+    are compiled in; lam and drop_external are data otherwise), the sampler
+    and the thread count. Seed, connectivity, recorded neurons, initial state
+    and the external rates are set at run time, so specs that differ only
+    there (other seeds, working points) share one binary.
+    """
+    from simulation.network import population_slices
+
+    opts = spec.backend_options()
+    pert = spec.perturbation
+    split = pert.poisson_split_p is not None
+    drive = spec.drive() if split else None
+    n_recorded = sum(min(spec.n_record, n) for _, _, n in population_slices(spec.network))
+    return stable_hash(
+        "network-standalone",
+        brian2_version(),
+        spec.simulated_network(),
+        spec.dt,
+        spec.warmup + spec.duration,
+        [n_recorded],
+        None if drive is None else [drive["n"].tolist(), drive["p"].tolist()],
+        pert.drop_external if split else None,
+        opts["poisson_sampler"],
+        int(opts["openmp_threads"]),
+    )
+
+
 def run_network_brian2(spec, report: str | None = None) -> Recording:
     """Simulate a :class:`simulation.network.NetworkSpec` with Brian2; the raw Recording.
 
@@ -303,19 +334,7 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
         "fast_poisson": (sampler if target != "numpy" else "brian2"),
     }
     if target == "cpp_standalone":
-        key = stable_hash(
-            "network-standalone",
-            brian2_version(),
-            network,
-            dt,
-            total,
-            [len(record_idx)],
-            # the split's binomial functions are compiled in; lam and drop_external are data
-            None if split is None else [drive["n"].tolist(), drive["p"].tolist()],
-            pert.drop_external if split is not None else None,
-            sampler,
-            int(threads),
-        )
+        key = structure_key(spec)
         model, compile_s = _standalone_model(key, build_args, threads, total, dt)
         objects = model.objects
         group = objects["group"]

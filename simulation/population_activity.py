@@ -135,10 +135,48 @@ def rate_spectrum(
     }
 
 
+def mean_over_units(samples, units=None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over the first axis and its SE from the spread of independent units.
+
+    Parameters
+    ----------
+    samples : array (n_samples, ...)
+        One value per sample (e.g. per spectrum segment).
+    units : int array (n_samples,), optional
+        Independent unit of each sample (e.g. the simulation chunk of each
+        segment); every unit must hold the same number of samples. Default:
+        every sample is its own unit.
+
+    Returns
+    -------
+    (mean, se) arrays of shape ``samples.shape[1:]``: the mean over samples
+    and std(ddof=1) / sqrt(n_units) of the unit means (for equal unit sizes
+    this is the delete-one-unit jackknife SE of the mean).
+    """
+    samples = np.asarray(samples, float)
+    if units is None:
+        means = samples
+    else:
+        units = np.asarray(units)
+        labels, sizes = np.unique(units, return_counts=True)
+        if units.shape != samples.shape[:1] or np.any(sizes != sizes[0]):
+            raise ValueError(
+                f"units must label every sample with equally sized units, got sizes "
+                f"{sizes.tolist()} for {samples.shape[0]} samples"
+            )
+        means = np.array([samples[units == u].mean(axis=0) for u in labels])
+    n = means.shape[0]
+    if n < 2:
+        raise ValueError(f"a standard error needs >= 2 independent units, got {n}")
+    return means.mean(axis=0), means.std(axis=0, ddof=1) / math.sqrt(n)
+
+
 def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> tuple:
     """Mean PSD over f_low <= f <= f_high divided by ``reference`` (n_pop,), with SE.
 
-    The SE is over segments (each segment's band mean is one sample).
+    Each segment's band mean is one sample; the SE is over the independent
+    units ``spectrum.get("segment_unit")`` (see :func:`mean_over_units`;
+    default: every segment).
 
     Returns
     -------
@@ -149,8 +187,7 @@ def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> 
     if not sel.any():
         raise ValueError(f"no spectrum frequencies in [{f_low}, {f_high}] Hz")
     seg = spectrum["segment_psd"][:, :, sel].mean(axis=2) / np.asarray(reference, float)
-    n = seg.shape[0]
-    return seg.mean(axis=0), seg.std(axis=0, ddof=1) / math.sqrt(n)
+    return mean_over_units(seg, spectrum.get("segment_unit"))
 
 
 def isi_cv(neurons, times_steps, min_spikes: int = 3) -> np.ndarray:
@@ -186,11 +223,66 @@ def isi_cv(neurons, times_steps, min_spikes: int = 3) -> np.ndarray:
     return np.sqrt(np.maximum(var, 0.0)) / mean
 
 
-def fano_factors(neurons, steps, n_neurons: int, n_steps: int, window_steps: int) -> np.ndarray:
-    """Fano factor of spike counts in windows of ``window_steps``, per neuron.
+def isi_window_moments(neurons, steps, n_steps: int) -> np.ndarray:
+    """Window-corrected moment sums of the inter-spike intervals, per neuron.
+
+    Every complete interval of x steps inside a window of ``n_steps`` steps
+    is weighted by 1 / (n_steps - x): an interval of x steps fits at
+    n_steps - x positions of the window, so long intervals are seen less
+    often than short ones (Horvitz-Thompson weight). For a stationary train
+    with rate nu (per step) and interval density f, the expected sums are
+    then nu * E[x^k] for every k, independent of the window length
+    (intervals longer than the window are never seen; negligible when the
+    window holds many mean intervals). :func:`cv_from_moments` of these sums,
+    pooled over neurons, is the CV of the interval distribution without the
+    downward bias of per-neuron CVs of short windows (on gamma renewal
+    trains with CV 0.85 at 22 Hz in 1 s windows: 0.850 pooled, 0.821 as the
+    mean of per-neuron CVs).
+
+    Parameters
+    ----------
+    neurons, steps : int arrays (n_spikes,)
+        Neuron and step index (0 <= step < n_steps) of each spike.
+    n_steps : int
+        Steps in the window.
+
+    Returns
+    -------
+    array (n_neurons_with_an_interval, 3): sums of w, w x, w x^2 (x in steps).
+    """
+    neurons = np.asarray(neurons, np.int64)
+    t = np.asarray(steps, np.int64)
+    if neurons.size == 0:
+        return np.empty((0, 3))
+    order = np.lexsort((t, neurons))
+    i_sorted, t_sorted = neurons[order], t[order]
+    same = i_sorted[1:] == i_sorted[:-1]
+    x = np.diff(t_sorted)[same].astype(float)
+    owner = i_sorted[1:][same]
+    w = 1.0 / (int(n_steps) - x)
+    n = int(neurons.max()) + 1
+    sums = np.stack([np.bincount(owner, weights=w * x**k, minlength=n) for k in range(3)], axis=1)
+    return sums[np.bincount(owner, minlength=n) > 0]
+
+
+def cv_from_moments(sums) -> float:
+    """CV of the interval distribution from :func:`isi_window_moments` sums (pooled).
+
+    ``sums``: (n, 3) or (3,); rows are added. CV^2 = S0 S2 / S1^2 - 1.
+    """
+    s0, s1, s2 = np.asarray(sums, float).reshape(-1, 3).sum(axis=0)
+    if s1 <= 0:
+        return math.nan
+    return math.sqrt(max(s0 * s2 / s1**2 - 1.0, 0.0))
+
+
+def window_count_moments(
+    neurons, steps, n_neurons: int, n_steps: int, window_steps: int
+) -> np.ndarray:
+    """Variance (ddof=1) and mean of each neuron's spike counts in windows of ``window_steps``.
 
     Neurons without spikes are left out. Returns an array of shape
-    (n_neurons_with_spikes,).
+    (n_neurons_with_spikes, 2): (variance, mean), spikes^2 and spikes.
     """
     window_steps = int(window_steps)
     n_windows = int(n_steps) // window_steps
@@ -205,7 +297,17 @@ def fano_factors(neurons, steps, n_neurons: int, n_steps: int, window_steps: int
     counts = np.bincount(flat, minlength=n_neurons * n_windows).reshape(n_neurons, n_windows)
     mean = counts.mean(axis=1)
     ok = mean > 0
-    return counts[ok].var(axis=1, ddof=1) / mean[ok]
+    return np.stack([counts[ok].var(axis=1, ddof=1), mean[ok]], axis=1)
+
+
+def fano_factors(neurons, steps, n_neurons: int, n_steps: int, window_steps: int) -> np.ndarray:
+    """Fano factor of spike counts in windows of ``window_steps``, per neuron.
+
+    Neurons without spikes are left out. Returns an array of shape
+    (n_neurons_with_spikes,).
+    """
+    moments = window_count_moments(neurons, steps, n_neurons, n_steps, window_steps)
+    return moments[:, 0] / moments[:, 1]
 
 
 def mean_with_se(values) -> tuple[float, float]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,10 +40,8 @@ def test_recording_window_uses_exact_steps_and_window():
         recording_window(rec, spec)
 
 
-def test_measure_spectra_on_poisson_recording():
-    rng = np.random.default_rng(5)
-    dt, n_steps, rate = 1e-4, 50_000, 30.0
-    sizes = np.array([400, 100])
+def _poisson_window(rng, n_steps=50_000, rate=30.0, sizes=(400, 100), dt=1e-4) -> dict:
+    """A recording window (as recording_window gives) of independent Poisson neurons."""
     steps, pops, neurons = [], [], []
     for p, n in enumerate(sizes):
         counts = rng.poisson(rate * dt, size=(n, n_steps))
@@ -50,15 +50,19 @@ def test_measure_spectra_on_poisson_recording():
         steps.append(np.repeat(s, reps))
         neurons.append(np.repeat(i, reps))
         pops.append(np.full(reps.sum(), p))
-    rec = {
+    return {
         "steps": np.concatenate(steps),
         "neurons": np.concatenate(neurons),
         "populations": np.concatenate(pops),
-        "sizes": sizes,
+        "sizes": np.asarray(sizes),
         "names": ["E", "I"],
         "n_steps": n_steps,
         "dt": dt,
     }
+
+
+def test_measure_spectra_on_poisson_recording():
+    rec = _poisson_window(np.random.default_rng(5))
     stats = pd.DataFrame(measure_spectra(rec)["stats"])
     for _, s in stats.iterrows():
         assert abs(s["plateau_ratio"] - 1) < 4 * s["plateau_ratio_se"] + 0.01
@@ -68,6 +72,70 @@ def test_measure_spectra_on_poisson_recording():
         assert s["fano"] == pytest.approx(1.0, abs=0.05)
     with pytest.raises(ValueError, match="segment"):
         measure_spectra(rec, {"segment": 0.3})
+
+
+def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
+    from simulation.closed_loop import measure_window, pool_chunks
+    from simulation.population_activity import cv_from_moments
+
+    rng = np.random.default_rng(11)
+    windows = [_poisson_window(rng, n_steps=10_000, sizes=(200, 50)) for _ in range(4)]
+    parts = [measure_window(w) for w in windows]
+    pooled = measure_spectra(windows)
+    spectrum = pooled["spectrum"]
+    assert spectrum["n_chunks"] == 4 and spectrum["segment_psd"].shape[0] == 40
+    chunk_psd = np.array([p["segment_psd"].mean(axis=0) for p in parts])
+    np.testing.assert_allclose(spectrum["psd"], chunk_psd.mean(axis=0))
+    np.testing.assert_allclose(spectrum["psd_se"], chunk_psd.std(axis=0, ddof=1) / 2)
+    stats = pd.DataFrame(pooled["stats"]).set_index("population")
+    chunk_rates = np.array([p["counts"] for p in parts]) / (np.array([200, 50]) * 1.0)
+    np.testing.assert_allclose(stats["rate_hz"], chunk_rates.mean(axis=0))
+    np.testing.assert_allclose(stats["rate_se_hz"], chunk_rates.std(axis=0, ddof=1) / 2)
+    moments = [p["isi_moments"][0] for p in parts]
+    assert stats.loc["E", "cv"] == pytest.approx(cv_from_moments(np.concatenate(moments)))
+    # delete-one-chunk jackknife of the pooled CV
+    loo = np.array(
+        [cv_from_moments(np.concatenate(moments[:i] + moments[i + 1 :])) for i in range(4)]
+    )
+    assert stats.loc["E", "cv_se"] == pytest.approx(
+        math.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
+    )
+    for _, st in stats.iterrows():  # Poisson: every ratio is 1
+        assert abs(st["band_ratio"] - 1) < 4 * st["band_ratio_se"]
+        assert abs(st["plateau_ratio"] - 1) < 4 * st["plateau_ratio_se"]
+    # one chunk: the single-recording errors (over segments), pooling changes nothing
+    single = pool_chunks(parts[:1])["spectrum"]
+    np.testing.assert_allclose(
+        single["psd_se"], parts[0]["segment_psd"].std(axis=0, ddof=1) / math.sqrt(10)
+    )
+    with pytest.raises(ValueError, match="differ"):
+        pool_chunks([parts[0], measure_window(_poisson_window(rng, n_steps=20_000))])
+
+
+def test_closed_loop_chunks_run_on_the_network_protocols_binary(params):
+    from simulation.closed_loop import chunk_seed, closed_loop_specs
+    from simulation.network import network_task
+    from simulation.network_brian2 import structure_key
+
+    point = (10e-3, 10e-3)
+    sim = params["simulation"]
+    specs = closed_loop_specs(*point, params, 7, duration=3 * sim["network_duration"])
+    grid = network_task(*point, params, 1).kwargs["spec"]
+    assert {structure_key(s) for s in specs} == {structure_key(grid)}
+    assert [(s.duration, s.warmup) for s in specs] == [
+        (sim["network_duration"], sim["network_warmup"])
+    ] * 3
+    # own, deterministic seeds
+    assert [s.seed for s in specs] == [chunk_seed(7, i) for i in range(3)]
+    assert len({s.seed for s in specs}) == 3
+    assert [s.seed for s in closed_loop_specs(*point, params, 7, duration=3.0)] == [
+        s.seed for s in specs
+    ]
+    # the planted delay is compiled in: its own binary
+    doubled = closed_loop_specs(*point, params, 7, delay_scale=2.0)
+    assert structure_key(doubled[0]) != structure_key(grid)
+    with pytest.raises(ValueError, match=r"duration = 2\.5 s .*network_duration = 1\.0 s"):
+        closed_loop_specs(*point, params, 7, duration=2.5)
 
 
 def test_estimate_onset_recovers_a_planted_onset():
@@ -201,3 +269,18 @@ def test_closed_loop_on_brian2_and_nest_agree(params):
             n["rate_se_hz" if column == "rate_hz" else f"{column}_se"],
         )
         assert (np.abs(b[column] - n[column]) <= 4 * se).all(), column
+
+
+def test_sweep_refuses_a_duration_that_is_not_whole_chunks(tmp_path, capsys):
+    from mfval.cli import main
+
+    rc = main(["sweep", "--duration", "2.5", "--out", str(tmp_path), "--cache-dir", str(tmp_path)])
+    assert rc == 2
+    assert "--duration = 2.5 s" in capsys.readouterr().err
+
+
+def test_run_order_starts_with_one_task_of_each_compiled_structure():
+    from comparison.pipeline import interleave_structures
+
+    assert interleave_structures(["t1", "t2"], ["n1", "n2", "n3"]) == ["t1", "n1", "t2", "n2", "n3"]
+    assert interleave_structures([], ["n1"]) == ["n1"]

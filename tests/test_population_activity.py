@@ -105,3 +105,33 @@ def test_fano_of_poisson_is_one_and_of_regular_trains_zero():
     regular_steps = np.tile(np.arange(0, n_steps, 500), 10)
     regular_neurons = np.repeat(np.arange(10), n_steps // 500)
     assert np.allclose(fano_factors(regular_neurons, regular_steps, 10, n_steps, 1000), 0.0)
+
+
+def test_window_corrected_cv_does_not_depend_on_the_window_length():
+    """Gamma renewal trains (CV 0.85, 22 Hz) in 0.5 s windows: pooled moments are unbiased.
+
+    The mean of per-neuron CVs of such short windows is biased low (fewer
+    intervals per neuron, long intervals cut by the window edges).
+    """
+    from simulation.population_activity import cv_from_moments, isi_cv, isi_window_moments
+
+    rng = np.random.default_rng(3)
+    cv, rate, dt, window = 0.85, 22.0, 1e-4, 0.5
+    shape = 1 / cv**2
+    n_neurons, n_steps = 8000, int(round(window / dt))
+    # stationary trains: start 1 s before the window
+    t = np.cumsum(rng.gamma(shape, 1 / (rate * shape), size=(n_neurons, 80)), axis=1) - 1.0
+    assert np.all(t[:, -1] > window)
+    neurons, times = np.nonzero((t >= 0) & (t < window))
+    steps = np.floor(t[neurons, times] / dt).astype(np.int64)
+    moments = isi_window_moments(neurons, steps, n_steps)
+    groups = np.array_split(moments, 20)  # independent neurons: SE from groups
+    values = np.array([cv_from_moments(g) for g in groups])
+    se = values.std(ddof=1) / np.sqrt(values.size)
+    assert abs(cv_from_moments(moments) - cv) < 4 * se
+    assert se < 0.005
+    # the mean of per-neuron CVs is biased by many SEs at this window length
+    assert isi_cv(neurons, steps).mean() < cv - 10 * se
+    # weights 1 / (n_steps - x): intervals of 2 and 5 steps in a window of 10 steps
+    sums = isi_window_moments(np.array([1, 1, 1, 0]), np.array([0, 2, 7, 3]), 10)
+    np.testing.assert_allclose(sums, [[1 / 8 + 1 / 5, 2 / 8 + 5 / 5, 4 / 8 + 25 / 5]])
