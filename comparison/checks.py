@@ -209,15 +209,24 @@ def load_validation(
     )
 
 
-def row_test(difference: float, sigma: float, allowance: float) -> tuple[float, float]:
+def row_test(
+    difference: float, sigma: float, allowance: float, dof: float | None = None
+) -> tuple[float, float]:
     """(z, two-sided p) of ``|difference| <= allowance`` under Gaussian noise of SD ``sigma``.
 
     ``z = max(|difference| - allowance, 0) / sigma``; a NaN difference or
-    non-positive sigma gives (nan, nan) (such a row cannot be judged).
+    non-positive sigma gives (nan, nan) (such a row cannot be judged). With
+    ``dof`` (an SE estimated from dof + 1 independent units, e.g. a
+    jackknife over few chunks) p comes from Student's t with ``dof`` degrees
+    of freedom, whose heavier tails keep the false-alarm rate at its level.
     """
     if not (math.isfinite(difference) and sigma > 0 and math.isfinite(sigma)):
         return math.nan, math.nan
     z = max(abs(difference) - allowance, 0.0) / sigma
+    if dof is not None and math.isfinite(dof):
+        if dof < 1:
+            raise ValueError(f"dof must be >= 1, got dof = {dof!r}")
+        return z, float(2 * stats.t.sf(z, dof))
     return z, float(2 * stats.norm.sf(z))
 
 

@@ -192,14 +192,17 @@ def _row(
     frequency_hz=math.nan,
     theory_rate_hz=math.nan,
     not_judged: str = "",
+    dof: float | None = None,
 ) -> dict:
     """One closed-loop row: measured deviation, z and p against the theory (no verdict yet).
 
     ``not_judged``: the reason why the row is reported without a verdict.
+    ``dof``: degrees of freedom of an SE estimated over few independent units
+    (chunks; Student's t p-value, :func:`comparison.checks.row_test`).
     """
     theory, simulation, se = float(theory), float(simulation), float(se)
     difference = simulation - theory
-    z, p = row_test(difference, se, float(allowance))
+    z, p = row_test(difference, se, float(allowance), dof)
     row = {c: math.nan for c in COLUMNS}
     row.update(
         kind="point",
@@ -231,6 +234,17 @@ def _row(
         record="a priori (params/closed_loop.yaml)",
     )
     return row
+
+
+def chunk_dof(stats: pd.DataFrame) -> float | None:
+    """Degrees of freedom of the chunk-based SEs of a closed-loop measurement (n_chunks - 1).
+
+    None for one chunk (its SEs come from its many segments, normal p-values).
+    """
+    if "n_chunks" not in stats:
+        return None
+    n = int(stats["n_chunks"].iloc[0])
+    return float(n - 1) if n >= 2 else None
 
 
 def judged_table(rows: list[dict]) -> pd.DataFrame:
@@ -270,6 +284,7 @@ def spectrum_rows(
     f_th = np.asarray(point["frequencies"], float)
     names = list(stats["population"])
     mu_mV, sigma_mV = float(stats["mu_mV"].iloc[0]), float(stats["sigma_mV"].iloc[0])
+    dof = chunk_dof(stats)
     semi = semi_empirical_prediction(point, network, transfer, mu_mV, sigma_mV)
     models = [("lif", "psd"), ("rate", "psd_rate_model")]
     if semi is not None:
@@ -316,6 +331,7 @@ def spectrum_rows(
                         se=math.hypot(sim["psd_se_per_s"].iloc[i_sim], se_th[i_th, p]),
                         allowance=allowance[i_th, p],
                         not_judged=not_judged,
+                        dof=dof,
                         **common,
                     )
                 )
@@ -333,6 +349,7 @@ def spectrum_rows(
                     # its SE over the band is at most the mean SE
                     se=math.hypot(st["psd_aggregate_se_per_s"], se_th[band, p].mean()),
                     allowance=allowance[band, p].mean(),
+                    dof=dof,
                     **common,
                 )
             )
@@ -351,6 +368,7 @@ def spectrum_rows(
                 se=st["cv_se"],
                 allowance=config["cv_relative"] * cv_th,
                 theory_rate_hz=float(point["firing_rates"][p]),
+                dof=dof,
             )
         )
     return rows

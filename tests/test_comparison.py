@@ -34,6 +34,11 @@ def test_row_test_and_allowance():
     assert row_test(-0.9, 0.5, 1.0) == (0.0, 1.0)  # inside the allowance
     assert all(math.isnan(x) for x in row_test(math.nan, 0.5, 0.0))
     assert all(math.isnan(x) for x in row_test(1.0, 0.0, 0.0))
+    # an SE from 10 chunks (9 dof): Student's t, larger p than the normal at the same z
+    z9, p9 = row_test(3.0, 0.5, 1.0, dof=9)
+    assert z9 == z and p9 == pytest.approx(2 * stats.t.sf(4.0, 9)) and p9 > 5 * p
+    with pytest.raises(ValueError, match="dof = 0"):
+        row_test(3.0, 0.5, 1.0, dof=0)
 
 
 def test_holm_matches_definition():
