@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -115,6 +116,17 @@ class ParameterError(ValueError):
     def __init__(self, file: str | Path, key: str, value: Any, reason: str):
         self.file, self.key, self.value, self.reason = str(file), key, value, reason
         super().__init__(f"{file}: parameter '{key}' = {value!r}: {reason}")
+
+
+def require_positive(name: str, value, unit: str = "") -> None:
+    """Raise ValueError naming ``name`` and ``value`` unless it is finite and > 0."""
+    try:
+        ok = math.isfinite(float(value)) and float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        suffix = f" {unit}" if unit else ""
+        raise ValueError(f"{name} must be positive, got {name} = {value!r}{suffix}")
 
 
 def default_params_path(name: str = "default.yaml") -> Path:

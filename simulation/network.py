@@ -59,7 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mfval.params import stable_hash
+from mfval.params import require_positive, stable_hash
 from mfval.tasks import Task
 from simulation.recording import StepGrid
 
@@ -291,12 +291,9 @@ class NetworkPerturbation:
         if scale.ndim != 2 or not np.all(np.isfinite(scale)):
             raise ValueError(f"weight_scale must be a finite matrix, got {self.weight_scale!r}")
         object.__setattr__(self, "weight_scale", tuple(tuple(map(float, r)) for r in scale))
-        if self.tau_s is not None and not (math.isfinite(self.tau_s) and self.tau_s > 0):
-            raise ValueError(f"perturbation tau_s must be positive, got tau_s = {self.tau_s!r} s")
-        if not (math.isfinite(self.tau_m_scale) and self.tau_m_scale > 0):
-            raise ValueError(
-                f"tau_m_scale must be positive, got tau_m_scale = {self.tau_m_scale!r}"
-            )
+        if self.tau_s is not None:
+            require_positive("tau_s", self.tau_s, "s")
+        require_positive("tau_m_scale", self.tau_m_scale)
 
     @classmethod
     def from_options(cls, options: dict) -> NetworkPerturbation:

@@ -79,7 +79,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from mfval.params import stable_hash
+from mfval.params import require_positive, stable_hash
 from mfval.tasks import Task
 from simulation.recording import StepGrid
 from simulation.spectral import fit_low_pass, log_frequencies
@@ -222,16 +222,10 @@ class TransferPerturbation:
     def __post_init__(self):
         if not math.isfinite(self.mod_delay):
             raise ValueError(f"mod_delay must be finite, got mod_delay = {self.mod_delay!r} s")
-        if not (math.isfinite(self.amplitude_scale) and self.amplitude_scale > 0):
-            raise ValueError(
-                f"amplitude_scale must be positive, got amplitude_scale = {self.amplitude_scale!r}"
-            )
-        if self.tau_s is not None and not (math.isfinite(self.tau_s) and self.tau_s > 0):
-            raise ValueError(f"perturbation tau_s must be positive, got tau_s = {self.tau_s!r} s")
-        if not (math.isfinite(self.tau_m_scale) and self.tau_m_scale > 0):
-            raise ValueError(
-                f"tau_m_scale must be positive, got tau_m_scale = {self.tau_m_scale!r}"
-            )
+        require_positive("amplitude_scale", self.amplitude_scale)
+        if self.tau_s is not None:
+            require_positive("tau_s", self.tau_s, "s")
+        require_positive("tau_m_scale", self.tau_m_scale)
 
     @classmethod
     def from_options(cls, options: dict) -> TransferPerturbation:

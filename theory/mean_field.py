@@ -75,6 +75,21 @@ class NnmtArrays:
     V_0_rel: np.ndarray
     C: np.ndarray
 
+    def rate_args(self) -> tuple:
+        """Leading arguments of the rate solvers (J, K, V_0_rel, V_th_rel, tau_m,
+        tau_r, tau_s, J_ext, K_ext), as :mod:`theory.fast_lif` and nnmt take them."""
+        return (
+            self.J,
+            self.K,
+            self.V_0_rel,
+            self.V_th_rel,
+            self.tau_m,
+            self.tau_r,
+            self.tau_s,
+            self.J_ext,
+            self.K_ext,
+        )
+
 
 def nnmt_arrays(network: dict) -> NnmtArrays:
     """Convert the ``network`` parameter section to :class:`NnmtArrays`.
@@ -120,17 +135,7 @@ def external_rates_for_fixed_input(
     """
     if not sigma > 0:
         raise ValueError(f"sigma must be positive, got sigma = {sigma!r} V")
-    args = (
-        arrays.J,
-        arrays.K,
-        arrays.V_0_rel,
-        arrays.V_th_rel,
-        arrays.tau_m,
-        arrays.tau_r,
-        arrays.tau_s,
-        arrays.J_ext,
-        arrays.K_ext,
-    )
+    args = arrays.rate_args()
     if check_theory(theory) == "fast":
         nu_ext = fast_lif.external_rates_for_fixed_input(mu, sigma, *args)
         if np.any(nu_ext < 0):
@@ -163,18 +168,7 @@ def working_point(
         ``firing_rates`` (Hz), ``mean_input`` (V), ``std_input`` (V), each
         of shape (n_pop,).
     """
-    rate_args = (
-        arrays.J,
-        arrays.K,
-        arrays.V_0_rel,
-        arrays.V_th_rel,
-        arrays.tau_m,
-        arrays.tau_r,
-        arrays.tau_s,
-        arrays.J_ext,
-        arrays.K_ext,
-        nu_ext,
-    )
+    rate_args = (*arrays.rate_args(), nu_ext)
     args = (arrays.J, arrays.K, arrays.tau_m, arrays.J_ext, arrays.K_ext, nu_ext)
     if check_theory(theory) == "fast":
         rates = fast_lif.self_consistent_rates(*rate_args)
