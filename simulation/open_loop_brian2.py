@@ -56,7 +56,7 @@ from simulation.device import (
     standalone_seed_code,
     write_standalone_seed,
 )
-from simulation.recording import STATE_AFTER_JUMPS, Recording
+from simulation.recording import Recording, open_loop_conventions
 
 TARGETS = ("cpp_standalone", "cython", "numpy")
 
@@ -359,11 +359,7 @@ def run_transfer_brian2(spec) -> Recording:
         state=state,
         state_index=state_index,
         state_step=state_step,
-        conventions={
-            "state_sample": STATE_AFTER_JUMPS,
-            "stimulus_factor_re": factor.real.tolist(),
-            "stimulus_factor_im": factor.imag.tolist(),
-        },
+        conventions=open_loop_conventions(factor),
         metadata={
             "target": target,
             "threads": 1,

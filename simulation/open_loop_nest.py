@@ -41,7 +41,7 @@ from simulation.nest_support import (
     set_quiet,
     stimulus_factor,
 )
-from simulation.recording import STATE_AFTER_JUMPS, Recording
+from simulation.recording import Recording, open_loop_conventions
 
 
 def run_transfer_nest(spec) -> Recording:
@@ -134,10 +134,6 @@ def run_transfer_nest(spec) -> Recording:
         state=state,
         state_index=state_index,
         state_step=state_step,
-        conventions={
-            "state_sample": STATE_AFTER_JUMPS,
-            "stimulus_factor_re": factor.real.tolist(),
-            "stimulus_factor_im": factor.imag.tolist(),
-        },
+        conventions=open_loop_conventions(factor),
         metadata={"target": "nest", "threads": threads, "seed": int(spec.seed), "wall_s": wall},
     )

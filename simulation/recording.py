@@ -50,6 +50,20 @@ SPIKE_STEP_CONVENTION = "detected_at_step_end"
 STATE_AFTER_JUMPS = "after_jumps"
 
 
+def open_loop_conventions(stimulus_factor) -> dict:
+    """Conventions of an open-loop Recording: states after jumps and the stimulus factor.
+
+    ``stimulus_factor``: complex array (n_freq,), stored as real and
+    imaginary lists (plain data).
+    """
+    factor = np.asarray(stimulus_factor, complex)
+    return {
+        "state_sample": STATE_AFTER_JUMPS,
+        "stimulus_factor_re": factor.real.tolist(),
+        "stimulus_factor_im": factor.imag.tolist(),
+    }
+
+
 class StepGrid:
     """Step counts of a protocol spec with ``dt``, ``warmup`` and ``duration`` (s) attributes."""
 
