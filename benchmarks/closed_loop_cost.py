@@ -18,9 +18,10 @@ import argparse
 import tempfile
 import time
 
-from comparison.closed_loop import ClosedLoopRun
-from comparison.pipeline import RunSettings
-from mfval.params import load_params
+from mfval.comparison.closed_loop import ClosedLoopRun
+from mfval.comparison.pipeline import RunSettings
+
+from mfval.config import load_params
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import argparse
 import time
 
-from mfval.params import load_params
-from simulation.network import simulate_network
+from mfval.simulation.network.tasks import simulate_network
+
+from mfval.config import load_params
 
 TARGET_EVENTS_PER_S = 5e7
 DEFAULT_VARIANTS = ["cpp_standalone:0", "nest:1", "nest:2"]

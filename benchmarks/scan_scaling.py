@@ -16,8 +16,9 @@ import argparse
 import tempfile
 import time
 
-from comparison.pipeline import default_settings, run_validation
-from mfval.params import load_params
+from mfval.comparison.pipeline import default_settings, run_validation
+
+from mfval.config import load_params
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
 

@@ -26,11 +26,11 @@ import tempfile
 import time
 
 import numpy as np
+from mfval.theory.scan import run_scan
+from mfval.theory.seed_loop import seed_scan
 
-from mfval.params import load_params
+from mfval.config import load_params
 from mfval.store import ResultStore
-from theory.scan import run_scan
-from theory.seed_loop import seed_scan
 
 
 def _timed(func, *args, **kwargs) -> tuple[float, object]:
@@ -73,7 +73,7 @@ def main() -> None:
 
     if args.no_dense:
         return
-    from theory.figure import figure5, save_figure
+    from mfval.figures.figure5 import figure5, save_figure
 
     dense = load_params()
     axis = np.round(np.arange(5.0, 14.0 + 1e-9, 0.25), 12) * 1e-3

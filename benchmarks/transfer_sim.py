@@ -35,12 +35,13 @@ import time
 
 import numpy as np
 import pandas as pd
+from mfval.simulation.open_loop.measure import fit_transfer
+from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
 
-from mfval.cli import parse_point
-from mfval.params import load_params
+from mfval.cli.common import parse_point
+from mfval.config import load_params
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
-from simulation.open_loop import fit_transfer, simulate_transfer, transfer_task
 
 
 def main(argv=None) -> int:
@@ -140,7 +141,8 @@ BACKENDS = {
 
 def compare_backends(params: dict, point: tuple[float, float], kw: dict) -> int:
     """Wall times of the same open-loop spec on both backends (module docstring)."""
-    from simulation.open_loop import make_transfer_spec, run_transfer
+    from mfval.simulation.open_loop.spec import make_transfer_spec
+    from mfval.simulation.open_loop.tasks import run_transfer
 
     kw = {k: v for k, v in kw.items() if v is not None}
     specs = {
@@ -167,8 +169,9 @@ def compare_backends(params: dict, point: tuple[float, float], kw: dict) -> int:
 
 def compare_designs(params: dict, points: list, kw: dict, n_seeds: int) -> int:
     """Variance of N of the antithetic pair vs its +dmu arm alone (module docstring)."""
-    from simulation.open_loop import make_transfer_spec, run_transfer, split_arms
-    from simulation.open_loop_measure import measure_response
+    from mfval.simulation.open_loop.measure import measure_response
+    from mfval.simulation.open_loop.spec import make_transfer_spec, split_arms
+    from mfval.simulation.open_loop.tasks import run_transfer
 
     kw = {k: v for k, v in kw.items() if v is not None}
     rows = []

@@ -33,15 +33,14 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from mfval.comparison.checks import VERDICT_FAIL, load_validation
+from mfval.comparison.metrics import check_id
+from mfval.comparison.pipeline import default_settings, replant, run_validation
+
+from mfval.config import load_params
+from mfval.store import ResultStore
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from comparison.checks import VERDICT_FAIL, load_validation  # noqa: E402
-from comparison.metrics import check_id  # noqa: E402
-from comparison.pipeline import default_settings, replant, run_validation  # noqa: E402
-from mfval.params import load_params  # noqa: E402
-from mfval.store import ResultStore  # noqa: E402
 
 #: planted families: (name, region suffix, target quantity, sizes)
 FAMILIES = [

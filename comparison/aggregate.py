@@ -35,9 +35,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
-from comparison.checks import (
+from mfval.comparison.checks import (
     VERDICT_FAIL,
     VERDICT_NOT_JUDGED,
     VERDICT_PASS,
@@ -46,6 +44,7 @@ from comparison.checks import (
     holm,
     row_test,
 )
+from scipy import stats
 
 #: quantities aggregated per curve (per working point, over frequency)
 CURVE_QUANTITIES = ("tf_amplitude", "tf_phase")

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mfval.params import ParameterError
+from mfval.config import ParameterError
 
 #: quantity -> scale of its deviation
 SCALES: dict[str, str] = {

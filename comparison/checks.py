@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
 from scipy import stats
 
-from comparison.calibration import ExpectedDeviations, load_expected_deviations
-from mfval.params import ParameterError, default_params_path
+from mfval.config import ParameterError, default_params_path
 
 VERDICT_PASS = "pass"
 VERDICT_FAIL = "fail"

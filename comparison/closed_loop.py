@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from mfval.comparison.checks import VERDICT_NOT_JUDGED, row_test
+from mfval.comparison.metrics import COLUMNS
+from mfval.theory.closed_loop import lif_connectivity, power_spectra, rate_connectivity
+from mfval.theory.mean_field import nnmt_arrays
 
-from comparison.checks import VERDICT_NOT_JUDGED, row_test
-from comparison.metrics import COLUMNS
-from mfval.params import UNITS, ParameterError, default_params_path
-from theory.closed_loop import lif_connectivity, power_spectra, rate_connectivity
-from theory.mean_field import nnmt_arrays
+from mfval.config import UNITS, ParameterError, default_params_path
 
 PSD_TERMS = (
     "renewal",
@@ -249,8 +249,8 @@ def chunk_dof(stats: pd.DataFrame) -> float | None:
 
 def judged_table(rows: list[dict]) -> pd.DataFrame:
     """Closed-loop rows with family-wise verdicts (Holm at ``params/validation.yaml``'s level)."""
-    from comparison.aggregate import family_wise_verdicts
-    from comparison.checks import load_validation
+    from mfval.comparison.aggregate import family_wise_verdicts
+    from mfval.comparison.checks import load_validation
 
     table = pd.DataFrame(rows, columns=COLUMNS)
     return family_wise_verdicts(table, load_validation().family_wise_alpha).reindex(columns=COLUMNS)
@@ -423,7 +423,7 @@ def semi_empirical_prediction(
     -------
     dict of arrays (1/s, (n_freq, n_pop)): ``psd``, ``se``, ``interpolation``.
     """
-    from theory.closed_loop import semi_empirical_spectra
+    from mfval.theory.closed_loop import semi_empirical_spectra
 
     data = measured_transfer(transfer, mu_mV, sigma_mV)
     if data is None:
@@ -530,10 +530,13 @@ class ClosedLoopRun:
         config: dict | None = None,
         simulator: str = "brian2",
     ):
-        from comparison.pipeline import task_seed
+        from mfval.comparison.pipeline import task_seed
+        from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
+        from mfval.simulation.closed_loop.spec import chunk_count
+        from mfval.simulation.closed_loop.tasks import closed_loop_tasks
+        from mfval.theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
+
         from mfval.tasks import run_tasks
-        from simulation.closed_loop import DEFAULT_MEASURE, chunk_count, closed_loop_tasks
-        from theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
 
         self.params = params
         self.config = config or load_closed_loop_config()
@@ -556,9 +559,9 @@ class ClosedLoopRun:
         self.theory = run_tasks([task], store, workers, "closed-loop theory", progress, client)[0]
 
     def finish(self, results: list, transfer: pd.DataFrame | None = None) -> ClosedLoopResult:
-        from comparison.sweep import theory_spectra_table
-        from simulation.closed_loop import DEFAULT_MEASURE
-        from theory.closed_loop import relative_inhibition
+        from mfval.comparison.sweep import theory_spectra_table
+        from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
+        from mfval.theory.closed_loop import relative_inhibition
 
         tables = self.chunks.tables(results)
         network = self.params["network"]
@@ -584,7 +587,7 @@ class ClosedLoopRun:
 
 def write_closed_loop_outputs(result: ClosedLoopResult, out) -> list:
     """``simulation_spectra.csv``, ``theory_spectra.csv`` and the spectra figure in ``out``."""
-    from comparison.closed_loop_figure import closed_loop_figure
+    from mfval.figures.closed_loop import closed_loop_figure
     from mfval.io import write_csv
 
     out = Path(out)
@@ -625,7 +628,7 @@ def spectrum_summary(comparison: pd.DataFrame) -> pd.DataFrame:
 
 def report_section(result: ClosedLoopResult | None) -> list[str]:
     """Markdown lines of the closed-loop section of ``report.md`` (empty without a result)."""
-    from comparison.report import _markdown
+    from mfval.comparison.report import _markdown
 
     if result is None:
         return []

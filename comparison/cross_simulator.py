@@ -107,7 +107,7 @@ def load_cross_config(path: str | Path | None = None) -> CrossConfig:
         Naming the file and key of a bad entry (k not positive, unknown
         quantity, allowance without justification).
     """
-    from mfval.params import default_params_path
+    from mfval.config import default_params_path
 
     path = Path(path) if path is not None else default_params_path("validation.yaml")
     raw = (yaml.safe_load(path.read_text()) or {}).get("cross_simulator")

@@ -25,11 +25,11 @@ import math
 
 import numpy as np
 import pandas as pd
+from mfval.comparison.calibration import SCALES, NotCalibrated
+from mfval.comparison.checks import VERDICT_NOT_JUDGED, ValidationConfig, row_test
+from mfval.theory.mean_field import nnmt_arrays, transfer_function
 
-from comparison.calibration import SCALES, NotCalibrated
-from comparison.checks import VERDICT_NOT_JUDGED, ValidationConfig, row_test
-from mfval.params import stable_hash
-from theory.mean_field import nnmt_arrays, transfer_function
+from mfval.config import stable_hash
 
 #: columns of the measured rows (step 1)
 MEASURED_COLUMNS = [
@@ -301,7 +301,7 @@ def theory_refit(sim: pd.DataFrame, params: dict, mode: str) -> dict:
     with the same estimator on the same frequencies and weights; nnmt's own
     value is kept in the table (``nnmt_fit``) for reference.
     """
-    from simulation.spectral import fit_low_pass
+    from mfval.simulation.estimators.fourier import fit_low_pass
 
     network = params["network"]
     f = sim["frequency_hz"].to_numpy()
@@ -457,7 +457,7 @@ def comparison_table(
     simulator: str = "brian2",
 ) -> pd.DataFrame:
     """All rows, pointwise and aggregate, with family-wise verdicts (columns :data:`COLUMNS`)."""
-    from comparison.aggregate import aggregate_rows, family_wise_verdicts
+    from mfval.comparison.aggregate import aggregate_rows, family_wise_verdicts
 
     measured = measurement_rows(scan, params, network, transfer, fits, simulator)
     judged = judge_rows(measured, config)

@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from mfval.comparison.checks import ValidationConfig, load_validation
+from mfval.comparison.metrics import comparison_table
 
-from comparison.checks import ValidationConfig, load_validation
-from comparison.metrics import comparison_table
-from mfval.params import scan_points, stable_hash
+from mfval.config import scan_points, stable_hash
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
 
@@ -270,8 +270,8 @@ def simulation_tasks(
     Every simulator gets the same task seeds (hence the same connectivity
     realization; the simulators' noise is independent).
     """
-    from simulation.network import network_task
-    from simulation.open_loop import transfer_task
+    from mfval.simulation.network.tasks import network_task
+    from mfval.simulation.open_loop.tasks import transfer_task
 
     graded = parse_plant(settings.planted)
     net_plant, tf_plant = PLANTED_ERRORS.get(settings.planted, ({}, {}))
@@ -342,7 +342,7 @@ def run_validation(
     ParameterError
         For a run seed outside the range of ``purpose``.
     """
-    from theory.scan import run_scan
+    from mfval.theory.scan import run_scan
 
     store = store or ResultStore()
     config = config or load_validation()
@@ -354,7 +354,7 @@ def run_validation(
     per_simulator = [(sim, *simulation_tasks(params, settings, sim)) for sim in settings.simulators]
     closed = None
     if settings.closed_loop_point is not None:
-        from comparison.closed_loop import ClosedLoopRun
+        from mfval.comparison.closed_loop import ClosedLoopRun
 
         closed = ClosedLoopRun(
             params, settings, store, workers, progress, client, simulator=settings.simulators[0]
@@ -385,13 +385,13 @@ def run_validation(
         for simulator, r in by_simulator.items()
     }
     if len(by_simulator) > 1:
-        from comparison.cross_simulator import cross_simulator_table
+        from mfval.comparison.cross_simulator import cross_simulator_table
 
         result.cross_simulator = cross_simulator_table(result.by_simulator)
     if closed is not None:
         result.closed_loop = closed.finish([results[id(t)] for t in closed_tasks], result.transfer)
-        from comparison.aggregate import family_wise_verdicts
-        from comparison.metrics import COLUMNS
+        from mfval.comparison.aggregate import family_wise_verdicts
+        from mfval.comparison.metrics import COLUMNS
 
         # one family: the closed-loop rows share the family-wise level of the table
         result.comparison = family_wise_verdicts(
@@ -417,7 +417,7 @@ def compare(
     :func:`replant` can judge one set of simulations under many planted
     errors without simulating again.
     """
-    from simulation.open_loop import fit_transfer
+    from mfval.simulation.open_loop.measure import fit_transfer
 
     graded = parse_plant(settings.planted)
     measure: Callable = (lambda df: df) if graded is None else graded.measure_network

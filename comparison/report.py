@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-
-from comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED, VERDICT_PASS
-from comparison.metrics import check_id
+from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED, VERDICT_PASS
+from mfval.comparison.metrics import check_id
 
 #: two-sided 95 % normal quantile for the confidence intervals of part (b)
 Z95 = 1.959963984540054
@@ -242,10 +241,10 @@ def render_report(
             "tf_phase": "Transfer-function phase (deg)",
         }[name]
         lines += [f"### {title}", "", _markdown(table), ""]
-    from comparison.cross_simulator import markdown_section
+    from mfval.comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))
-    from comparison.closed_loop import report_section
+    from mfval.comparison.closed_loop import report_section
 
     lines += report_section(getattr(result, "closed_loop", None))
     lines += ["## Figure", "", f"![Figure 5 with simulation]({figure_name})", ""]

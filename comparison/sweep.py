@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from comparison.closed_loop import (
+from mfval.comparison.closed_loop import (
     THEORY_F_MAX,
     judged_table,
     load_closed_loop_config,
@@ -24,16 +23,17 @@ from comparison.closed_loop import (
     onset_rows,
     transfer_bounds,
 )
+from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
+from mfval.theory.closed_loop import network_with_g, semi_empirical_onset
+from mfval.theory.closed_loop_tasks import closed_loop_theory_task, onset_task, spectrum_frequencies
+
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
-from simulation.closed_loop import DEFAULT_MEASURE
-from theory.closed_loop import network_with_g, semi_empirical_onset
-from theory.closed_loop_tasks import closed_loop_theory_task, onset_task, spectrum_frequencies
 
 
 def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
     """Seed of a task (same rule as :func:`comparison.pipeline.task_seed`)."""
-    from comparison.pipeline import task_seed as seed_rule
+    from mfval.comparison.pipeline import task_seed as seed_rule
 
     return seed_rule(run_seed, kind, mu, sigma)
 
@@ -174,8 +174,8 @@ def run_sweep(
     simulator : {"brian2", "nest"}
         Simulator of the closed-loop and open-loop runs.
     """
-    from simulation.closed_loop import closed_loop_tasks
-    from simulation.open_loop import transfer_task
+    from mfval.simulation.closed_loop.tasks import closed_loop_tasks
+    from mfval.simulation.open_loop.tasks import transfer_task
 
     store = store or ResultStore()
     config = config or load_closed_loop_config()

@@ -48,12 +48,12 @@ _DIGEST_LEN = 32
 
 #: kind of entry -> packages whose source code computes it (see module docstring)
 CODE_PACKAGES: dict[str, tuple[str, ...]] = {
-    "theory": ("theory",),
-    "network": ("theory", "simulation"),
-    "transfer": ("theory", "simulation"),
+    "theory": ("mfval.theory",),
+    "network": ("mfval.theory", "mfval.simulation"),
+    "transfer": ("mfval.theory", "mfval.simulation"),
 }
 #: packages of a kind not listed in :data:`CODE_PACKAGES`
-DEFAULT_CODE_PACKAGES: tuple[str, ...] = ("theory", "simulation")
+DEFAULT_CODE_PACKAGES: tuple[str, ...] = ("mfval.theory", "mfval.simulation")
 _FINGERPRINT_LEN = 12
 
 

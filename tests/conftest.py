@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mfval.params import load_params
+from mfval.config import load_params
 from mfval.store import ResultStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def session_store(tmp_path_factory) -> ResultStore:
 @pytest.fixture(scope="session")
 def theory_scan(params, session_store):
     """The full default theory scan (computed once per session)."""
-    from theory.scan import run_scan
+    from mfval.theory.scan import run_scan
 
     return run_scan(params, session_store, progress=False)
 
@@ -59,7 +59,7 @@ _errors: set[int] = set()
 def pytest_runtest_makereport(item, call):
     if call.excinfo is None:
         return
-    from mfval.params import ParameterError
+    from mfval.config import ParameterError
     from mfval.tasks import SchedulerUnreachableError
 
     if call.excinfo.errisinstance(ParameterError):
@@ -91,8 +91,9 @@ def validation_store_dir() -> Path:
 
 def validation_points(config) -> list[tuple[float, float]]:
     """Working points of the validation checks (V), by the --full-grid option."""
-    from comparison.pipeline import marked_points
-    from mfval.params import scan_points
+    from mfval.comparison.pipeline import marked_points
+
+    from mfval.config import scan_points
 
     p = load_params(REPO / "params" / "default.yaml")
     return scan_points(p) if config.getoption("--full-grid") else marked_points(p)

@@ -7,10 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
-from comparison.aggregate import aggregate_of, family_wise_verdicts
-from comparison.calibration import (
+from mfval.comparison.aggregate import aggregate_of, family_wise_verdicts
+from mfval.comparison.calibration import (
     ENTRY_COLUMNS,
     ExpectedDeviations,
     NotCalibrated,
@@ -18,9 +16,11 @@ from comparison.calibration import (
     load_expected_deviations,
     write_expected_deviations,
 )
-from comparison.calibration_cli import pool_seeds
-from comparison.pipeline import parse_plant
-from mfval.params import ParameterError
+from mfval.comparison.pipeline import parse_plant
+from scipy import stats
+
+from mfval.cli.calibrate import pool_seeds
+from mfval.config import ParameterError
 
 F = [1.0, 10.0, 100.0]
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mfval.cli import main
+from mfval.cli.main import main
 from tests.conftest import REPO
 
 
@@ -40,7 +40,7 @@ def test_bad_yaml_gives_named_error_and_writes_nothing(tmp_path, capsys):
 def test_point_parser_rejects_garbage():
     import argparse
 
-    from mfval.cli import parse_point
+    from mfval.cli.common import parse_point
 
     assert parse_point("10,12") == pytest.approx((0.01, 0.012))
     with pytest.raises(argparse.ArgumentTypeError, match="MU,SIGMA"):
@@ -72,7 +72,7 @@ def test_grid_option_changes_scan_and_figure(tmp_path, session_store, theory_sca
 def test_grid_parser():
     import argparse
 
-    from mfval.cli import parse_grid
+    from mfval.cli.common import parse_grid
 
     mu, sigma = parse_grid("6:12:0.5,6:12:1")
     assert len(mu) == 13 and len(sigma) == 7

@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from comparison.checks import VERDICT_FAIL, VERDICT_PASS
-from comparison.closed_loop import judged_table, load_closed_loop_config, spectrum_rows
-from comparison.sweep import estimate_onset
-from simulation.closed_loop import measure_spectra, recording_window
-from theory.closed_loop import closed_loop_point
+from mfval.comparison.checks import VERDICT_FAIL, VERDICT_PASS
+from mfval.comparison.closed_loop import judged_table, load_closed_loop_config, spectrum_rows
+from mfval.comparison.sweep import estimate_onset
+from mfval.simulation.closed_loop.measure import measure_spectra, recording_window
+from mfval.theory.closed_loop import closed_loop_point
 
 NETWORK_N = [40, 10]
 
@@ -24,7 +23,7 @@ def _network():
 def test_recording_window_uses_exact_steps_and_window():
     from types import SimpleNamespace
 
-    from simulation.recording import Recording
+    from mfval.simulation.model.recording import Recording
 
     # window: detection steps w + 1 .. w + n (w = 2000, n = 10000)
     steps = np.array([2000, 2001, 2002, 2501, 12000, 12001])
@@ -75,8 +74,8 @@ def test_measure_spectra_on_poisson_recording():
 
 
 def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
-    from simulation.closed_loop import measure_window, pool_chunks
-    from simulation.population_activity import cv_from_moments
+    from mfval.simulation.closed_loop.measure import measure_window, pool_chunks
+    from mfval.simulation.estimators.activity import cv_from_moments
 
     rng = np.random.default_rng(11)
     windows = [_poisson_window(rng, n_steps=10_000, sizes=(200, 50)) for _ in range(4)]
@@ -113,9 +112,9 @@ def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
 
 
 def test_closed_loop_chunks_run_on_the_network_protocols_binary(params):
-    from simulation.closed_loop import chunk_seed, closed_loop_specs
-    from simulation.network import network_task
-    from simulation.network_brian2 import structure_key
+    from mfval.simulation.closed_loop.spec import chunk_seed, closed_loop_specs
+    from mfval.simulation.network.brian2 import structure_key
+    from mfval.simulation.network.tasks import network_task
 
     point = (10e-3, 10e-3)
     sim = params["simulation"]
@@ -185,7 +184,7 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     rows = judged_table(spectrum_rows(spectra, stats, point, params["network"], config))
     lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
     assert (lif["verdict"] == VERDICT_PASS).all()
-    from comparison.closed_loop import ClosedLoopResult, report_section
+    from mfval.comparison.closed_loop import ClosedLoopResult, report_section
 
     section = report_section(ClosedLoopResult(spectra, pd.DataFrame(), stats, rows))
     assert section[0].startswith("## Closed loop at (10, 10) mV")
@@ -201,7 +200,7 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
 def test_sweep_g_option():
     import argparse
 
-    from comparison.sweep_cli import parse_g_range
+    from mfval.cli.sweep import parse_g_range
 
     assert parse_g_range("5:10:1") == [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
     assert parse_g_range("5,6.5,8") == [5.0, 6.5, 8.0]
@@ -218,10 +217,11 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
     transfer function at the stability point (as in ``mfval run``); a few
     minutes on 2 cores.
     """
-    from comparison.closed_loop import ClosedLoopRun
-    from comparison.pipeline import RunSettings, task_seed
+    from mfval.comparison.closed_loop import ClosedLoopRun
+    from mfval.comparison.pipeline import RunSettings, task_seed
+    from mfval.simulation.open_loop.tasks import transfer_task
+
     from mfval.tasks import run_tasks
-    from simulation.open_loop import transfer_task
 
     point = (10e-3, 10e-3)
     seed = params["simulation"]["seed"]
@@ -254,7 +254,7 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
 def test_closed_loop_on_brian2_and_nest_agree(params):
     """The same measurement of a NEST and a Brian2 recording (1 s each, full network)."""
     pytest.importorskip("nest")
-    from simulation.closed_loop import simulate_closed_loop
+    from mfval.simulation.closed_loop.tasks import simulate_closed_loop
 
     stats = {
         sim: simulate_closed_loop(
@@ -272,7 +272,7 @@ def test_closed_loop_on_brian2_and_nest_agree(params):
 
 
 def test_sweep_refuses_a_duration_that_is_not_whole_chunks(tmp_path, capsys):
-    from mfval.cli import main
+    from mfval.cli.main import main
 
     rc = main(["sweep", "--duration", "2.5", "--out", str(tmp_path), "--cache-dir", str(tmp_path)])
     assert rc == 2
@@ -280,7 +280,7 @@ def test_sweep_refuses_a_duration_that_is_not_whole_chunks(tmp_path, capsys):
 
 
 def test_run_order_starts_with_one_task_of_each_compiled_structure():
-    from comparison.pipeline import interleave_structures
+    from mfval.comparison.pipeline import interleave_structures
 
     assert interleave_structures(["t1", "t2"], ["n1", "n2", "n3"]) == ["t1", "n1", "t2", "n2", "n3"]
     assert interleave_structures([], ["n1"]) == ["n1"]

@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-from theory.closed_loop import (
+from mfval.theory.closed_loop import (
     closed_loop_point,
     critical_eigenvalue,
     delay_matrix,
@@ -21,7 +20,7 @@ from theory.closed_loop import (
     relative_inhibition,
     semi_empirical_onset,
 )
-from theory.mean_field import nnmt_arrays
+from mfval.theory.mean_field import nnmt_arrays
 
 POINT = (10e-3, 10e-3)
 FREQS = np.array([5.0, 50.0, 150.0, 200.0, 400.0])

@@ -8,10 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
-
-from comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
-from comparison.checks import (
+from mfval.comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
+from mfval.comparison.checks import (
     VERDICT_FAIL,
     VERDICT_NOT_JUDGED,
     VERDICT_PASS,
@@ -21,9 +19,11 @@ from comparison.checks import (
     load_validation,
     row_test,
 )
-from comparison.metrics import comparison_table, detection_latency, wrap_degrees
-from comparison.report import summary_table, theory_error_tables
-from mfval.params import ParameterError
+from mfval.comparison.metrics import comparison_table, detection_latency, wrap_degrees
+from mfval.comparison.report import summary_table, theory_error_tables
+from scipy import stats
+
+from mfval.config import ParameterError
 from tests.conftest import REPO
 
 
@@ -197,7 +197,7 @@ def test_comparison_table_from_synthetic_simulation(params, theory_scan):
 
 
 def test_exit_code_of_a_table():
-    from comparison.cli import exit_code
+    from mfval.cli.run import exit_code
 
     table = pd.DataFrame({"verdict": [VERDICT_PASS, VERDICT_NOT_JUDGED]})
     assert exit_code(table) == 0

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
-from comparison.cross_simulator import (
+from mfval.comparison.cross_simulator import (
     CrossConfig,
     cross_simulator_table,
     curve_aggregates,

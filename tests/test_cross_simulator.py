@@ -18,21 +18,19 @@ import pytest
 
 pytest.importorskip("nest")
 
-from comparison.cross_simulator import (  # noqa: E402
+from mfval.comparison.cross_simulator import (
     VERDICT_FAIL,
     cross_id,
     load_cross_config,
     network_cross_rows,
     transfer_cross_rows,
 )
-from simulation.network import NetworkPerturbation, make_network_spec, run_network  # noqa: E402
-from simulation.network_measure import measure_network  # noqa: E402
-from simulation.open_loop import (  # noqa: E402
-    TransferPerturbation,
-    make_transfer_spec,
-    run_transfer,
-)
-from simulation.open_loop_measure import measure_transfer  # noqa: E402
+from mfval.simulation.network.measure import measure_network
+from mfval.simulation.network.spec import NetworkPerturbation, make_network_spec
+from mfval.simulation.network.tasks import run_network
+from mfval.simulation.open_loop.measure import measure_transfer
+from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
+from mfval.simulation.open_loop.tasks import run_transfer
 
 pytestmark = pytest.mark.slow
 

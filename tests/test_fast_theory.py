@@ -29,12 +29,12 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
+from mfval.theory import fast_lif
+from mfval.theory.mean_field import analyze_point, check_theory, nnmt_arrays
+from mfval.theory.nnmt_compat import lif_exp
 from scipy.special import erfcx
 
-from mfval.params import analysis_frequencies
-from theory import fast_lif
-from theory.mean_field import analyze_point, check_theory, nnmt_arrays
-from theory.nnmt_compat import lif_exp
+from mfval.config import analysis_frequencies
 
 RTOL = 1e-9
 EPS = np.finfo(float).eps
@@ -266,7 +266,7 @@ def test_analyze_point_fast_equals_nnmt(params):
 
 
 def test_fit_is_nnmts_fit(params):
-    from theory.nnmt_compat import lif_general
+    from mfval.theory.nnmt_compat import lif_general
 
     f = analysis_frequencies(params)
     omegas = 2 * np.pi * f
@@ -281,7 +281,7 @@ def test_fit_is_nnmts_fit(params):
 
 
 def test_theory_path_is_checked_and_keys_differ(params):
-    from theory.scan import point_key
+    from mfval.theory.scan import point_key
 
     with pytest.raises(ValueError, match="theory = 'mpmath'"):
         check_theory("mpmath")

@@ -12,10 +12,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from mfval.comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
+from mfval.comparison.checks import ValidationConfig
 
-from comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations  # noqa: E402
-from comparison.checks import ValidationConfig  # noqa: E402
-from comparison.figure import expected_band, mark_not_simulated  # noqa: E402
+from mfval.figures.comparison import expected_band, mark_not_simulated
 
 
 def test_unsimulated_cells_are_hatched():

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from mfval.params import load_params
+from mfval.config import load_params
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def params():
 
 def test_missing_nest_gives_install_hint(monkeypatch):
     """Without the extra, selecting NEST fails with the pip command; Brian2 is unaffected."""
-    from simulation import nest_support
+    from mfval.simulation.model import nest_support
 
     monkeypatch.setitem(sys.modules, "nest", None)  # import nest -> ImportError
     with pytest.raises(ImportError, match=r'pip install -e "\.\[nest\]"'):
@@ -32,7 +32,7 @@ def test_missing_nest_gives_install_hint(monkeypatch):
 
 
 def test_missing_nest_cli_error(monkeypatch, tmp_path, capsys):
-    from mfval.cli import main
+    from mfval.cli.main import main
 
     monkeypatch.setitem(sys.modules, "nest", None)
     rc = main(
@@ -44,7 +44,7 @@ def test_missing_nest_cli_error(monkeypatch, tmp_path, capsys):
 
 
 def test_bad_simulator_name(tmp_path, capsys):
-    from mfval.cli import main
+    from mfval.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["simulate", "--simulator", "nset", "--out", str(tmp_path)])
@@ -52,7 +52,7 @@ def test_bad_simulator_name(tmp_path, capsys):
 
 
 def test_nest_seed_range():
-    from simulation.nest_support import nest_seed
+    from mfval.simulation.model.nest_support import nest_seed
 
     for seed in (0, 1, 12345, 2**31 - 1, 2**32 - 1, 2**40):
         assert 1 <= nest_seed(seed) <= 2**31 - 1
@@ -64,8 +64,8 @@ def test_stimulus_factor_matches_deterministic_nest(params, mode):
     """A noise-free iaf_psc_exp driven like the open-loop backend: the grid samples of V
     equal dmu H(w) F(w) e^{iwt} with the analytic stimulus factor F, to rounding."""
     pytest.importorskip("nest")
-    from simulation.lif import modulation_filter
-    from simulation.nest_support import (
+    from mfval.simulation.model.lif import modulation_filter
+    from mfval.simulation.model.nest_support import (
         FILTERED_CURRENT_PORT,
         MEMBRANE_CURRENT_PORT,
         iaf_psc_exp_params,
@@ -126,7 +126,7 @@ def test_spike_stamp_is_detection_step(params):
     """NEST stamps a spike at the grid time whose state first reached threshold (Recording
     convention): a constant current, V_k = V_inf (1 - P22^k), first k with V_k >= theta."""
     pytest.importorskip("nest")
-    from simulation.nest_support import iaf_psc_exp_params, reset_kernel, set_quiet
+    from mfval.simulation.model.nest_support import iaf_psc_exp_params, reset_kernel, set_quiet
 
     net = params["network"]
     dt = params["simulation"]["dt"]
@@ -154,7 +154,7 @@ def test_spike_stamp_is_detection_step(params):
 @pytest.mark.slow
 def test_nest_network_same_seed_same_numbers(params):
     pytest.importorskip("nest")
-    from simulation.network import simulate_network
+    from mfval.simulation.network.tasks import simulate_network
 
     p = {**params, "network": {**params["network"], "N": np.array([400, 100])}}
     p["network"]["K"] = np.array([[80, 20], [80, 20]])
@@ -171,7 +171,7 @@ def test_nest_network_same_seed_same_numbers(params):
 @pytest.mark.slow
 def test_nest_transfer_same_seed_same_numbers(params):
     pytest.importorskip("nest")
-    from simulation.open_loop import simulate_transfer
+    from mfval.simulation.open_loop.tasks import simulate_transfer
 
     kw = {"frequencies": [5.0, 20.0], "duration": 0.2, "n_per_frequency": 40, "warmup": 0.05}
     a = simulate_transfer(10e-3, 10e-3, params, seed=3, n_probe=10, simulator="nest", **kw)
@@ -186,7 +186,8 @@ def test_nest_antithetic_arms_share_the_noise(params):
     pytest.importorskip("nest")
     import dataclasses
 
-    from simulation.open_loop import make_transfer_spec, run_transfer
+    from mfval.simulation.open_loop.spec import make_transfer_spec
+    from mfval.simulation.open_loop.tasks import run_transfer
 
     kw = {"frequencies": [5.0, 20.0], "duration": 0.2, "n_per_frequency": 40, "warmup": 0.05}
     spec = make_transfer_spec(10e-3, 10e-3, params, seed=4, simulator="nest", **kw)
@@ -203,7 +204,7 @@ def test_recording_roundtrip_compressed():
     """A Recording pickles compressed and comes back identical."""
     import pickle
 
-    from simulation.recording import Recording
+    from mfval.simulation.model.recording import Recording
 
     rng = np.random.default_rng(0)
     rec = Recording(

@@ -7,15 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from mfval.simulation.model.connectivity import build_connectivity, population_slices
+from mfval.simulation.network.tasks import network_task, simulate_network
+from mfval.theory.mean_field import InfeasibleWorkingPointError
 
-from mfval.params import load_params
-from simulation.network import (
-    build_connectivity,
-    network_task,
-    population_slices,
-    simulate_network,
-)
-from theory.mean_field import InfeasibleWorkingPointError
+from mfval.config import load_params
 
 #: short runs on a half-size network (in-degrees as in the model: 400 E, 100 I)
 SHORT = {"duration": 0.4, "warmup": 0.1, "n_blocks": 4, "n_record": 400}
@@ -55,10 +51,9 @@ def test_fixed_indegree_full_size(params):
 def test_brian_objects_weights_delays(small_params):
     """Synapses in Brian2: in-degrees, PSC amplitudes, delays and drive as specified."""
     import brian2 as b2
-
-    from simulation.device import configure_runtime
-    from simulation.network import NetworkPerturbation, make_network_spec
-    from simulation.network_brian2 import build_brian_network
+    from mfval.simulation.model.device import configure_runtime
+    from mfval.simulation.network.brian2 import build_brian_network
+    from mfval.simulation.network.spec import NetworkPerturbation, make_network_spec
 
     net = small_params["network"]
     spec = make_network_spec(
@@ -127,7 +122,7 @@ def test_standalone_reuses_binary_and_matches_cython(runs, small_params):
 @pytest.mark.slow
 def test_rates_and_mean_input_match_theory_at_10_10(runs, small_params):
     """Short run at (10, 10) mV: rates within 10 % of theory, realized mu within 5 %."""
-    from simulation.network import theory_for_point
+    from mfval.simulation.network.spec import theory_for_point
 
     (frame, _), _, _ = runs
     theory = theory_for_point(10e-3, 10e-3, small_params)["firing_rates"]
@@ -196,7 +191,7 @@ def test_sigma_realized_matches_theory_at_10_10(runs, small_params):
 def test_sigma_realized_detects_binomial_split(runs, small_params):
     """Planted p = 0.05 binomial split: the external variance drops by (1 - p), and
     sigma_realized drops by the amount the formula predicts (the rates barely move)."""
-    from simulation.network import check_poisson_drive
+    from mfval.simulation.model.drive import check_poisson_drive
 
     (base, _), _, _ = runs
     split = simulate_network(
@@ -253,13 +248,13 @@ def test_network_task_key(params):
     ],
 )
 def test_cli_errors_write_nothing(tmp_path, capsys, argv, message):
-    from mfval.cli import main
+    from mfval.cli.main import main
 
     out = tmp_path / "out"
     cache = tmp_path / "cache"
     if "BADDT" in argv:
         yaml = tmp_path / "bad_dt.yaml"
-        from mfval.params import default_params_path
+        from mfval.config import default_params_path
 
         yaml.write_text(
             f"inherit: {default_params_path()}\nsimulation:\n  dt: {{value: 0.4, unit: ms}}\n"
@@ -273,9 +268,9 @@ def test_cli_errors_write_nothing(tmp_path, capsys, argv, message):
 
 def test_tau_m_plant_changes_only_the_simulated_tau_m(params):
     """The graded plant tau_m_scale reaches both protocols' simulated parameters only."""
-    from comparison.pipeline import parse_plant
-    from simulation.network import make_network_spec
-    from simulation.open_loop import TransferPerturbation, make_transfer_spec
+    from mfval.comparison.pipeline import parse_plant
+    from mfval.simulation.network.spec import make_network_spec
+    from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
 
     plant = parse_plant("tau_m_scale=1.05@10,10")
     assert plant.network_options(10e-3, 10e-3) == {"tau_m_scale": 1.05}

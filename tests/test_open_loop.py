@@ -13,8 +13,10 @@ import pytest
 
 pytest.importorskip("brian2")
 
-from mfval.params import load_params  # noqa: E402
-from simulation.open_loop import simulate_transfer, theory_for, transfer_task  # noqa: E402
+from mfval.simulation.open_loop.spec import theory_for
+from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
+
+from mfval.config import load_params
 
 pytestmark = pytest.mark.slow
 

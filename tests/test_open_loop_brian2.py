@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulation.open_loop_brian2 import OpenLoopArrays, run_open_loop, structure_key
+from mfval.simulation.open_loop.brian2 import OpenLoopArrays, run_open_loop, structure_key
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +76,8 @@ def test_bad_target_named(params):
 
 def test_transfer_spec_same_recording_on_both_targets(params):
     """The protocol's Brian2 backend: default cpp_standalone equals the Cython runtime."""
-    from simulation.open_loop import make_transfer_spec, run_transfer
+    from mfval.simulation.open_loop.spec import make_transfer_spec
+    from mfval.simulation.open_loop.tasks import run_transfer
 
     kw = {"frequencies": [5.0, 50.0], "n_per_frequency": 40, "duration": 0.2, "seed": 11}
     spec = make_transfer_spec(10e-3, 10e-3, params, **kw)
@@ -96,8 +96,9 @@ def test_antithetic_arms_share_the_noise(params):
     their spikes are identical and the measured response is exactly zero."""
     import dataclasses
 
-    from simulation.open_loop import make_transfer_spec, run_transfer
-    from simulation.open_loop_measure import measure_response
+    from mfval.simulation.open_loop.measure import measure_response
+    from mfval.simulation.open_loop.spec import make_transfer_spec
+    from mfval.simulation.open_loop.tasks import run_transfer
 
     kw = {"frequencies": [5.0, 50.0], "n_per_frequency": 40, "duration": 0.2, "seed": 12}
     spec = make_transfer_spec(10e-3, 10e-3, params, **kw)

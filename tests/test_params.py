@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mfval.params import ParameterError, analysis_frequencies, load_params, stable_hash
+from mfval.config import ParameterError, analysis_frequencies, load_params, stable_hash
 from tests.conftest import REPO
 
 

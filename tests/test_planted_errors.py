@@ -19,10 +19,9 @@ divides the variance of N by ~20 at (10, 10) mV
 from __future__ import annotations
 
 import pytest
-
-from comparison.checks import VERDICT_FAIL
-from comparison.metrics import check_id
-from comparison.pipeline import RunSettings, run_validation
+from mfval.comparison.checks import VERDICT_FAIL
+from mfval.comparison.metrics import check_id
+from mfval.comparison.pipeline import RunSettings, run_validation
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulation.population_activity import (
+from mfval.simulation.estimators.activity import (
     band_power_ratio,
     fano_factors,
     isi_cv,
@@ -113,7 +112,7 @@ def test_window_corrected_cv_does_not_depend_on_the_window_length():
     The mean of per-neuron CVs of such short windows is biased low (fewer
     intervals per neuron, long intervals cut by the window edges).
     """
-    from simulation.population_activity import cv_from_moments, isi_cv, isi_window_moments
+    from mfval.simulation.estimators.activity import cv_from_moments, isi_cv, isi_window_moments
 
     rng = np.random.default_rng(3)
     cv, rate, dt, window = 0.85, 22.0, 1e-4, 0.5

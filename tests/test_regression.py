@@ -47,7 +47,7 @@ def test_golden_file_is_complete():
 
 
 def test_frequencies_match(params):
-    from mfval.params import analysis_frequencies
+    from mfval.config import analysis_frequencies
 
     np.testing.assert_allclose(analysis_frequencies(params), GOLDEN["frequency_hz"], rtol=1e-12)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from mfval.theory.scan import point_key, run_points
 
 from mfval.store import ResultStore
-from theory.scan import point_key, run_points
 
 
 def test_store_roundtrip_and_truncation(tmp_path):
@@ -121,7 +121,7 @@ def test_store_entry_depends_on_code(tmp_path, monkeypatch):
 def test_simulation_and_theory_kinds_fingerprint_their_packages():
     from mfval.store import code_fingerprint, package_dir, source_fingerprint
 
-    theory, simulation = package_dir("theory"), package_dir("simulation")
+    theory, simulation = package_dir("mfval.theory"), package_dir("mfval.simulation")
     assert code_fingerprint("theory") == source_fingerprint([theory])
     assert code_fingerprint("network") == source_fingerprint([theory, simulation])
     assert code_fingerprint("transfer") == code_fingerprint("network")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import mfval.theory.nnmt_compat  # noqa: F401
 import numpy as np
 import pytest
-
-import theory.nnmt_compat  # noqa: F401  (the NumPy 2 step)
-from theory.mean_field import (
+from mfval.theory.mean_field import (
     InfeasibleWorkingPointError,
     analyze_point,
     external_rates_for_fixed_input,
@@ -83,7 +82,7 @@ def test_synaptic_filter_conventions_differ_by_exact_factor(arrays):
 
 def test_low_frequency_limit_is_rate_slope(arrays):
     """N(f -> 0) equals d nu / d mu, checked by a finite difference of the rate."""
-    from theory.nnmt_compat import lif_exp
+    from mfval.theory.nnmt_compat import lif_exp
 
     def rate(mu):
         return lif_exp._firing_rate_shift(

@@ -18,9 +18,9 @@ them back and the tests never read results of a ``mfval run`` store.
 from __future__ import annotations
 
 import pytest
+from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
+from mfval.comparison.metrics import check_id
 
-from comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
-from comparison.metrics import check_id
 from tests.conftest import validation_points, validation_store_dir
 
 pytestmark = pytest.mark.validation
@@ -52,7 +52,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def validation_result(request, params):
-    from comparison.pipeline import RunSettings, run_validation
+    from mfval.comparison.pipeline import RunSettings, run_validation
 
     points = validation_points(request.config)
     stability = tuple(float(x) for x in params["scan"]["stability_point"])

@@ -52,9 +52,7 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy.optimize import brentq
-
-from theory.mean_field import (
+from mfval.theory.mean_field import (
     NnmtArrays,
     external_rates_for_fixed_input,
     fit_low_pass,
@@ -62,7 +60,8 @@ from theory.mean_field import (
     transfer_function,
     working_point,
 )
-from theory.nnmt_compat import lif_exp, nnmt
+from mfval.theory.nnmt_compat import lif_exp, nnmt
+from scipy.optimize import brentq
 
 # ----------------------------------------------------------------------------- building blocks
 

@@ -8,17 +8,17 @@ they are cached and distributable like every other task.
 from __future__ import annotations
 
 import numpy as np
-
-from mfval.params import analysis_frequencies, stable_hash
-from mfval.tasks import Task
-from theory.closed_loop import (
+from mfval.theory.closed_loop import (
     closed_loop_point,
     network_with_g,
     onset_from_transfer,
     rate_model_onset_lambertw,
 )
-from theory.mean_field import nnmt_arrays
-from theory.scan import software_versions
+from mfval.theory.mean_field import nnmt_arrays
+from mfval.theory.scan import software_versions
+
+from mfval.config import analysis_frequencies, stable_hash
+from mfval.tasks import Task
 
 #: bump when the content of a closed-loop theory result changes
 CLOSED_LOOP_THEORY_SCHEMA = 1

@@ -20,8 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from theory import fast_lif
+from mfval.theory import fast_lif
 
 #: the computation paths of the theory (see module docstring)
 THEORY_PATHS: tuple[str, ...] = ("fast", "nnmt")
@@ -38,7 +37,7 @@ def check_theory(theory: str) -> str:
 
 def _nnmt():
     """nnmt's pure-function modules (imported on first use of the nnmt path)."""
-    from theory.nnmt_compat import lif_exp, lif_general
+    from mfval.theory.nnmt_compat import lif_exp, lif_general
 
     return lif_exp, lif_general
 

@@ -15,17 +15,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy
-
-from mfval.params import analysis_frequencies, scan_points, stable_hash
-from mfval.store import ResultStore
-from mfval.tasks import Task, run_tasks
-from theory.mean_field import (
+from mfval.theory.mean_field import (
     DEFAULT_THEORY,
     InfeasibleWorkingPointError,
     analyze_point,
     check_theory,
 )
-from theory.nnmt_compat import NNMT_VERSION
+from mfval.theory.nnmt_compat import NNMT_VERSION
+
+from mfval.config import analysis_frequencies, scan_points, stable_hash
+from mfval.store import ResultStore
+from mfval.tasks import Task, run_tasks
 
 #: bump when the content of a theory result changes
 THEORY_SCHEMA = 1

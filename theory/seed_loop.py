@@ -14,9 +14,8 @@ val/unit dictionaries nnmt reads), so both sides describe the same model.
 from __future__ import annotations
 
 import numpy as np
-
-from theory.nnmt_compat import lif_exp as mft
-from theory.nnmt_compat import nnmt
+from mfval.theory.nnmt_compat import lif_exp as mft
+from mfval.theory.nnmt_compat import nnmt
 
 
 def basic_network(params: dict):

@@ -40,17 +40,17 @@ import atexit
 import time
 
 import numpy as np
-
-from mfval.params import stable_hash
-from simulation.device import (
+from mfval.simulation.model.device import (
     StandaloneCache,
     configure_runtime,
     standalone_seed_code,
     write_standalone_seed,
 )
-from simulation.lif import make_lif_group
-from simulation.network import POISSON_SAMPLERS
-from simulation.recording import STATE_AFTER_JUMPS, Recording
+from mfval.simulation.model.lif import make_lif_group
+from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
+from mfval.simulation.network.spec import POISSON_SAMPLERS
+
+from mfval.config import stable_hash
 
 
 def _input_code(
@@ -65,7 +65,7 @@ def _input_code(
     ``"inversion"`` (:func:`simulation.lif.fast_poisson_function`),
     ``"table"`` (:func:`simulation.lif.table_poisson_function`).
     """
-    from simulation.lif import (
+    from mfval.simulation.model.lif import (
         FAST_POISSON_INPUT_CODE,
         POISSON_INPUT_CODE,
         fast_poisson_function,
@@ -274,7 +274,7 @@ def structure_key(spec) -> str:
     and the external rates are set at run time, so specs that differ only
     there (other seeds, working points) share one binary.
     """
-    from simulation.network import population_slices
+    from mfval.simulation.model.connectivity import population_slices
 
     opts = spec.backend_options()
     pert = spec.perturbation
@@ -306,8 +306,7 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
     uses numpy's sampler). ``report``: Brian2 progress report (``"stderr"``).
     """
     import brian2 as b2
-
-    from simulation.network import initial_state
+    from mfval.simulation.network.spec import initial_state
 
     opts = spec.backend_options()
     target, threads, sampler = opts["target"], opts["openmp_threads"], opts["poisson_sampler"]

@@ -32,9 +32,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from simulation.nest_support import iaf_psc_exp_params, nest_version, reset_kernel, set_quiet
-from simulation.recording import STATE_AFTER_JUMPS, Recording
+from mfval.simulation.model.nest_support import (
+    iaf_psc_exp_params,
+    nest_version,
+    reset_kernel,
+    set_quiet,
+)
+from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
 
 
 def run_network_nest(spec) -> Recording:
@@ -43,7 +47,8 @@ def run_network_nest(spec) -> Recording:
     Backend options (``spec.backend``): ``threads`` (NEST
     ``local_num_threads``, default 1).
     """
-    from simulation.network import initial_state, population_slices
+    from mfval.simulation.model.connectivity import population_slices
+    from mfval.simulation.network.spec import initial_state
 
     if spec.perturbation.poisson_split_p is not None:
         raise NotImplementedError(

@@ -158,7 +158,7 @@ def stimulus_factor(frequencies, network: dict, dt: float, mode: str) -> np.ndar
     *nominal* parameters (a perturbation of the simulated model is not
     corrected).
     """
-    from simulation.lif import modulation_filter
+    from mfval.simulation.model.lif import modulation_filter
 
     port = FILTERED_CURRENT_PORT if mode == "synaptic" else MEMBRANE_CURRENT_PORT
     R = discrete_current_response(frequencies, network, dt, port)

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch, Rectangle
 
-from comparison.calibration import NotCalibrated
-from comparison.metrics import detection_latency
-from theory.figure import figure5, grid_matrix, grid_position
+from mfval.comparison.calibration import NotCalibrated
+from mfval.comparison.metrics import detection_latency
+from mfval.figures.figure5 import figure5, grid_matrix, grid_position
 
 #: half-width of the confidence intervals written on the deviation maps (95 %)
 Z95 = 1.959963984540054
@@ -230,7 +230,7 @@ def comparison_figure(result, params: dict):
                 )
         from matplotlib.lines import Line2D
 
-        from comparison.cross_simulator import overlay_transfer
+        from mfval.comparison.cross_simulator import overlay_transfer
 
         names = overlay_transfer(result, axes) or ["brian2"]
         others = [

@@ -13,14 +13,14 @@ import sys
 
 import pandas as pd
 
-from mfval.cli import (
+from mfval.cli.common import (
     add_common_arguments,
     add_point_argument,
     add_simulator_argument,
     require_simulators,
 )
+from mfval.config import load_params
 from mfval.io import write_csv
-from mfval.params import load_params
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks, scheduler_client
 
@@ -46,12 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from simulation.network import (
-        check_duration,
-        check_poisson_drive,
-        network_task,
-        theory_for_point,
-    )
+    from mfval.simulation.model.drive import check_duration, check_poisson_drive
+    from mfval.simulation.network.spec import theory_for_point
+    from mfval.simulation.network.tasks import network_task
 
     if len(args.simulator) != 1:
         print("mfval simulate: --simulator takes one simulator here", file=sys.stderr)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from mfval.cli import (
+from mfval.cli.common import (
     add_common_arguments,
     add_simulator_argument,
     add_theory_argument,
@@ -50,12 +50,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from comparison.checks import load_validation
-    from comparison.figure import comparison_figure
-    from comparison.pipeline import default_settings, parse_plant, run_validation
-    from comparison.report import render_report, summary_table
-    from mfval.params import ParameterError
-    from theory.figure import save_figure
+    from mfval.comparison.checks import load_validation
+    from mfval.comparison.pipeline import default_settings, parse_plant, run_validation
+    from mfval.comparison.report import render_report, summary_table
+    from mfval.config import ParameterError
+    from mfval.figures.comparison import comparison_figure
+    from mfval.figures.figure5 import save_figure
 
     start = time.perf_counter()
     params = load_cli_params(args)
@@ -94,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         write_csv(result.cross_simulator, out / "cross_simulator.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     if result.closed_loop is not None:
-        from comparison.closed_loop import write_closed_loop_outputs
+        from mfval.comparison.closed_loop import write_closed_loop_outputs
 
         write_closed_loop_outputs(result.closed_loop, out)
     elapsed = time.perf_counter() - start
@@ -106,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     print(summary_table(result.comparison).to_string(index=False))
     failed = result.comparison[result.comparison["verdict"] == "fail"]
     if len(failed):
-        from comparison.metrics import check_id
+        from mfval.comparison.metrics import check_id
 
         print("\nfailed: " + ", ".join(check_id(r) for _, r in failed.iterrows()))
     print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
@@ -115,8 +115,8 @@ def main(args: argparse.Namespace) -> int:
 
 def exit_code(comparison) -> int:
     """1 if a row failed; 2 if no row could be judged (no calibration applies); else 0."""
-    from comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
-    from mfval.cli import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK
+    from mfval.cli.common import EXIT_BAD_INPUT, EXIT_CHECKS_FAILED, EXIT_OK
+    from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
 
     if (comparison["verdict"] == VERDICT_FAIL).any():
         return EXIT_CHECKS_FAILED

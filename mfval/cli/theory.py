@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfval.cli import add_common_arguments, add_theory_argument, load_cli_params
+from mfval.cli.common import add_common_arguments, add_theory_argument, load_cli_params
 from mfval.io import write_csv
 from mfval.store import ResultStore
 from mfval.tasks import scheduler_client
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from theory.figure import figure5, save_figure
-    from theory.scan import run_scan
+    from mfval.figures.figure5 import figure5, save_figure
+    from mfval.theory.scan import run_scan
 
     params = load_cli_params(args)
     store = ResultStore(args.cache_dir)

@@ -33,9 +33,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from simulation.recording import SPIKE_STEP_CONVENTION
-from simulation.spectral import fourier_response, group_mean_stats
+from mfval.simulation.estimators.fourier import (
+    fit_low_pass,
+    fourier_response,
+    group_mean_stats,
+)
+from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION
 
 
 def stimulus_factor(recording) -> np.ndarray:
@@ -58,7 +61,7 @@ def measure_response(recording, spec) -> dict:
     ``N``, ``N_groups``, ``se_re``, ``se_im``, ``amp``, ``amp_se``,
     ``phase``, ``phase_se`` referred to the realized stimulus.
     """
-    from simulation.open_loop import recorded_layout
+    from mfval.simulation.open_loop.spec import recorded_layout
 
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
     check_arms(recording, spec)
@@ -176,4 +179,47 @@ def measure_transfer(recording, spec) -> pd.DataFrame:
             "simulator_version": recording.version,
             "wall_s": float(recording.metadata.get("wall_s", np.nan)),
         }
+    )
+
+
+def fit_transfer(df: pd.DataFrame, params: dict, method: str = "amplitude") -> pd.DataFrame:
+    """Fit h0 / (1 + i w tau) to one simulated transfer function; one-row DataFrame.
+
+    Columns: mu_mV, sigma_mV, mode, method, tau_rate_ms, tau_rate_se_ms,
+    W_rate, W_rate_se, h0_hz_per_mV, h0_se_hz_per_mV, chi2, dof.
+    W_rate = h0 tau_m J_EE K_EE with J = tau_s W / C (nnmt).
+    """
+    network = params["network"]
+    J = network["tau_s"] * float(np.asarray(network["W"])[0, 0]) / network["C"]
+    K = float(np.asarray(network["K"])[0, 0])
+    N = (df["tf_re_hz_per_mV"].to_numpy() + 1j * df["tf_im_hz_per_mV"].to_numpy()) * 1e3
+    fit = fit_low_pass(
+        df["frequency_hz"].to_numpy(),
+        N,
+        df["amp_se_hz_per_mV"].to_numpy() * 1e3,
+        se_re=df["tf_re_se_hz_per_mV"].to_numpy() * 1e3,
+        se_im=df["tf_im_se_hz_per_mV"].to_numpy() * 1e3,
+        method=method,
+        tau_m=network["tau_m"],
+        J=J,
+        K=K,
+    )
+    first = df.iloc[0]
+    return pd.DataFrame(
+        [
+            {
+                "mu_mV": first["mu_mV"],
+                "sigma_mV": first["sigma_mV"],
+                "mode": first["mode"],
+                "method": method,
+                "tau_rate_ms": fit["tau_rate_s"] * 1e3,
+                "tau_rate_se_ms": fit["tau_rate_se_s"] * 1e3,
+                "W_rate": fit["W_rate"],
+                "W_rate_se": fit["W_rate_se"],
+                "h0_hz_per_mV": fit["h0"] * 1e-3,
+                "h0_se_hz_per_mV": fit["h0_se"] * 1e-3,
+                "chi2": fit["chi2"],
+                "dof": fit["dof"],
+            }
+        ]
     )

@@ -31,8 +31,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from simulation.nest_support import (
+from mfval.simulation.model.nest_support import (
     FILTERED_CURRENT_PORT,
     MEMBRANE_CURRENT_PORT,
     iaf_psc_exp_params,
@@ -41,7 +40,7 @@ from simulation.nest_support import (
     set_quiet,
     stimulus_factor,
 )
-from simulation.recording import Recording, open_loop_conventions
+from mfval.simulation.model.recording import Recording, open_loop_conventions
 
 
 def run_transfer_nest(spec) -> Recording:

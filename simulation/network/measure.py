@@ -55,12 +55,11 @@ import math
 
 import numpy as np
 import pandas as pd
-
-from simulation.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS
+from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS
 
 
 def _population_slices(spec):
-    from simulation.network import population_slices
+    from mfval.simulation.model.connectivity import population_slices
 
     return population_slices(spec.network)
 
@@ -286,6 +285,6 @@ def measure_network(recording, spec) -> pd.DataFrame:
 
 
 def _is_null(pert) -> bool:
-    from simulation.network import NetworkPerturbation
+    from mfval.simulation.network.spec import NetworkPerturbation
 
     return pert == NetworkPerturbation()

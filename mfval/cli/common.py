@@ -14,32 +14,13 @@ Brian2.
 from __future__ import annotations
 
 import argparse
-import importlib
 import math
-import sys
 from pathlib import Path
 
-from mfval.params import ParameterError
-from mfval.tasks import DEFAULT_SCHEDULER_TIMEOUT, SchedulerUnreachableError
-
-#: subcommand -> (module, one-line help)
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "theory": ("theory.cli", "theory scan over the grid: CSV tables and the Figure 5 panels"),
-    "simulate": ("simulation.network_cli", "spiking E-I network at working points: rates"),
-    "transfer": ("simulation.transfer_cli", "open-loop neurons with modulated input: N(f)"),
-    "run": ("comparison.cli", "main job: theory, simulations, comparison, figure, report"),
-    "sweep": (
-        "comparison.sweep_cli",
-        "onset of the oscillatory instability versus g (closed loop)",
-    ),
-    "calibrate": (
-        "comparison.calibration_cli",
-        "expected deviations of the theory at calibration seeds, with provenance",
-    ),
-    "cache": ("mfval.cache_cli", "show or clear the results store"),
-}
+from mfval.tasks import DEFAULT_SCHEDULER_TIMEOUT
 
 DEFAULT_OUT = Path("output")
+
 
 #: exit codes (module docstring)
 EXIT_OK, EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_SCHEDULER_UNREACHABLE = 0, 1, 2, 3
@@ -156,7 +137,7 @@ def add_simulator_argument(parser: argparse.ArgumentParser, several: bool = Fals
 def require_simulators(names: list[str], command: str) -> None:
     """Exit early with the install hint if NEST is selected but missing (ImportError)."""
     if "nest" in names:
-        from simulation.nest_support import import_nest
+        from mfval.simulation.model.nest_support import import_nest
 
         import_nest()
 
@@ -194,57 +175,10 @@ def load_cli_params(args: argparse.Namespace) -> dict:
     """Parameters of a subcommand: ``--params`` file, with ``--grid`` applied."""
     import numpy as np
 
-    from mfval.params import load_params
+    from mfval.config import load_params
 
     params = load_params(args.params)
     grid = getattr(args, "grid", None)
     if grid is not None:
         params["scan"]["mu"], params["scan"]["sigma"] = (np.asarray(g) for g in grid)
     return params
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mfval", description="Validate mean-field theory of LIF networks against simulation."
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
-        try:
-            importlib.import_module(module).add_arguments(p)
-        except ModuleNotFoundError as err:
-            if err.name != module:
-                raise
-            p.set_defaults(_missing=True)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "_missing", False):
-        parser.error(f"subcommand '{args.command}' is not available in this installation")
-    try:
-        return int(importlib.import_module(args._module).main(args) or 0)
-    except ParameterError as err:
-        print(f"mfval {args.command}: parameter error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except SchedulerUnreachableError as err:
-        print(f"mfval {args.command}: {err}", file=sys.stderr)
-        return EXIT_SCHEDULER_UNREACHABLE
-    except ImportError as err:
-        if "optional extra" not in str(err):
-            raise
-        print(f"mfval {args.command}: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(
-            f"mfval {args.command}: interrupted; finished tasks are stored, rerun to continue",
-            file=sys.stderr,
-        )
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from theory.figure import plt, save_figure
+from mfval.figures.figure5 import plt, save_figure
 
 COLORS = {"E": "tab:blue", "I": "tab:red"}
 PREDICTION_STYLE = {

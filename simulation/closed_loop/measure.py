@@ -1,47 +1,12 @@
-"""Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
-
-Built on the network protocol's three layers (:mod:`simulation.network`):
-the specs (:func:`closed_loop_specs`: :class:`simulation.network.NetworkSpec`
-at a working point, optionally with another relative inhibition g, external
-rates re-derived so that (mu, sigma) stay fixed, see
-:mod:`theory.closed_loop`), a backend run of each into a
-:class:`simulation.recording.Recording` (Brian2 or NEST; the raw recording is
-kept in the results store, kind ``network_recording``, so new measurements do
-not re-simulate), and the pure measurements :func:`measure_chunk` (per
-recording) and :func:`pool_chunks` / :func:`closed_loop_tables` (pooled).
-
-Chunks: the measured time is split into independent chunks with the network
-protocol's warm-up and duration (``network_warmup``, ``network_duration``),
-each with its own seed (:func:`chunk_seed`, a hash of the measurement's seed
-and the chunk index): a chunk is an independent realization (connectivity,
-initial state, drive). With the network protocol's durations the chunks
-share its compiled Brian2 binary (no compilation of their own) and run as
-separate store tasks (:func:`closed_loop_tasks`, kind ``closed_loop_chunk``),
-in parallel and cached one by one. The pooled spectrum is the mean over the
-segments of all chunks; standard errors come from the spread between chunks
-(:func:`pool_chunks`).
-
-Window: as :mod:`simulation.network_measure` (detection steps w + 1 .. w + n
-after the warm-up of w steps; spikes binned by their exact integer step).
-
-Planted error (``delay_scale``): the recurrent delay of the simulated network
-only is multiplied by this factor; the theory (external rates, predictions)
-keeps the parameter file's delay. Open-loop checks cannot see it (rates and
-transfer function do not depend on the delay), the spectra must.
-"""
+"""TODO docstring (mfval.simulation.closed_loop.measure)."""
 
 from __future__ import annotations
 
-import copy
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from mfval.params import stable_hash
-from mfval.tasks import Task
-from simulation.population_activity import (
+from mfval.simulation.estimators.activity import (
     band_power_ratio,
     cv_from_moments,
     isi_window_moments,
@@ -50,11 +15,9 @@ from simulation.population_activity import (
     window_count_moments,
 )
 
-#: bump when the content of a closed-loop result changes
-CLOSED_LOOP_SCHEMA = 4
-
 #: settings used by the per-chunk measurement (they enter a chunk's store key)
 CHUNK_MEASURE_KEYS = ("segment", "fano_window")
+
 
 #: measurement settings (plain data; they enter the store key)
 DEFAULT_MEASURE = {
@@ -87,7 +50,7 @@ def recording_window(recording, spec) -> dict:
     (index within the population), ``populations`` (int), ``sizes``
     (n_pop,), ``names``, ``n_steps``, ``dt`` (s).
     """
-    from simulation.recording import SPIKE_STEP_CONVENTION
+    from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION
 
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
     w, n = spec.warmup_steps, spec.duration_steps
@@ -106,35 +69,6 @@ def recording_window(recording, spec) -> dict:
         "n_steps": int(n),
         "dt": float(spec.dt),
     }
-
-
-def chunk_count(duration: float, chunk_duration: float, dt: float, name: str = "duration") -> int:
-    """Number of chunks of ``chunk_duration`` in the measured ``duration`` (s).
-
-    Raises
-    ------
-    ValueError
-        Naming ``name`` and both durations if ``duration`` is not a whole
-        number (>= 1) of chunks on the time grid of ``dt``.
-    """
-    steps, chunk = round(float(duration) / dt), round(float(chunk_duration) / dt)
-    if chunk < 1 or steps < chunk or steps % chunk:
-        raise ValueError(
-            f"closed-loop {name} = {duration!r} s must be a whole number of chunks of "
-            f"network_duration = {chunk_duration!r} s (params simulation.network_duration; "
-            f"dt = {dt!r} s)"
-        )
-    return steps // chunk
-
-
-def chunk_seed(seed: int, index: int) -> int:
-    """Seed of chunk ``index`` of a closed-loop measurement with base ``seed``.
-
-    Each chunk is an independent realization (connectivity, initial state,
-    drive); the seed is a hash of (seed, index), so the same base seed gives
-    the same chunks whatever the number of workers or the order of execution.
-    """
-    return int(stable_hash("closed-loop chunk", int(seed), int(index))[:8], 16)
 
 
 def measure_window(window: dict, measure: dict | None = None) -> dict:
@@ -386,130 +320,9 @@ def measure_spectra(windows, measure: dict | None = None) -> dict:
     return pool_chunks([measure_window(w, measure) for w in windows], measure)
 
 
-def params_for(params: dict, g: float | None = None, delay_scale: float = 1.0) -> dict:
-    """Parameters with relative inhibition g (theory.closed_loop) and scaled delay."""
-    from theory.closed_loop import network_with_g
-
-    out = {k: copy.deepcopy(params[k]) for k in ("network", "simulation") if k in params}
-    if g is not None:
-        out["network"] = network_with_g(out["network"], g)
-    delay_scale = float(delay_scale)
-    if not (math.isfinite(delay_scale) and delay_scale > 0):
-        raise ValueError(f"delay_scale must be positive, got delay_scale = {delay_scale!r}")
-    out["network"]["delay"] = float(out["network"]["delay"]) * delay_scale
-    return out
-
-
-def closed_loop_spec(
-    mu: float,
-    sigma: float,
-    params: dict,
-    seed: int,
-    g: float | None = None,
-    delay_scale: float = 1.0,
-    duration: float | None = None,
-    warmup: float | None = None,
-    simulator: str = "brian2",
-    backend: dict | None = None,
-    theory: dict | None = None,
-):
-    """The :class:`simulation.network.NetworkSpec` of one closed-loop chunk (checked).
-
-    Parameters
-    ----------
-    mu, sigma : float
-        Working point, V (external rates from the theory at this g).
-    params : dict
-        Loaded parameters (SI).
-    seed : int
-        Seed of this run (of this chunk, see :func:`chunk_seed`).
-    g : float, optional
-        Relative inhibition (default: the parameter file's W).
-    delay_scale : float
-        Planted-error hook: factor on the simulated recurrent delay only.
-    duration, warmup : float, optional
-        s; defaults ``params['simulation']`` network_duration, network_warmup.
-    simulator, backend
-        As :func:`simulation.network.make_network_spec`.
-    theory : dict, optional
-        :func:`simulation.network.theory_for_point` at this g (computed if not given).
-    """
-    from simulation.network import make_network_spec, theory_for_point
-
-    if theory is None:
-        theory = theory_for_point(mu, sigma, params_for(params, g, 1.0))
-    return make_network_spec(
-        mu,
-        sigma,
-        params_for(params, g, delay_scale),
-        seed,
-        duration=duration,
-        warmup=warmup,
-        theory=theory,
-        simulator=simulator,
-        backend=backend,
-    )
-
-
-def closed_loop_specs(
-    mu: float,
-    sigma: float,
-    params: dict,
-    seed: int,
-    duration: float | None = None,
-    chunk_duration: float | None = None,
-    warmup: float | None = None,
-    **options,
-) -> list:
-    """Specs of the independent chunks of one closed-loop measurement (checked).
-
-    The measured time ``duration`` is split into chunks of ``chunk_duration``
-    (default: the network protocol's ``network_duration``), each with the
-    warm-up ``warmup`` (default ``network_warmup``) and its own seed
-    :func:`chunk_seed` (seed, index): with the network protocol's durations
-    the chunks run on the network protocol's compiled binary (Brian2
-    ``cpp_standalone``) and in parallel.
-
-    Parameters
-    ----------
-    duration : float, optional
-        Measured time over all chunks, s (default: one chunk).
-    options
-        g, delay_scale, simulator, backend (see :func:`closed_loop_spec`).
-
-    Raises
-    ------
-    ValueError
-        If ``duration`` is not a whole number of chunks (naming both values).
-    """
-    from simulation.network import check_duration, theory_for_point
-
-    sim = params["simulation"]
-    chunk_duration = check_duration(
-        sim["network_duration"] if chunk_duration is None else chunk_duration,
-        "network_duration",
-    )
-    duration = chunk_duration if duration is None else check_duration(duration)
-    n_chunks = chunk_count(duration, chunk_duration, float(sim["dt"]))
-    theory = theory_for_point(mu, sigma, params_for(params, options.get("g"), 1.0))
-    return [
-        closed_loop_spec(
-            mu,
-            sigma,
-            params,
-            chunk_seed(seed, i),
-            duration=chunk_duration,
-            warmup=warmup,
-            theory=theory,
-            **options,
-        )
-        for i in range(n_chunks)
-    ]
-
-
 def measure_chunk(recording, spec, measure: dict | None = None) -> dict:
     """:func:`measure_window` of a chunk's Recording, with the block SE of its rates (pure)."""
-    from simulation.network_measure import measure_rates
+    from mfval.simulation.network.measure import measure_rates
 
     out = measure_window(recording_window(recording, spec), measure)
     rates = measure_rates(recording, spec)
@@ -536,7 +349,7 @@ def closed_loop_tables(chunks: list[dict], specs: list, measure: dict | None = N
     chunk), duration_s (measured time over all chunks), n_chunks,
     chunk_duration_s, n_segments, simulator).
     """
-    from theory.closed_loop import relative_inhibition
+    from mfval.theory.closed_loop import relative_inhibition
 
     if len(chunks) != len(specs) or not specs:
         raise ValueError(f"got {len(chunks)} chunk measurements for {len(specs)} specs")
@@ -587,89 +400,3 @@ def measure_closed_loop(recordings, specs, measure: dict | None = None) -> dict:
         recordings, specs = [recordings], [specs]
     chunks = [measure_chunk(r, s, measure) for r, s in zip(recordings, specs, strict=True)]
     return closed_loop_tables(chunks, list(specs), measure)
-
-
-def run_closed_loop_chunk(spec, measure: dict | None = None, store=None) -> dict:
-    """Task function: the chunk's Recording (stored, simulated on a miss), measured."""
-    from simulation.network import stored_recording
-
-    return measure_chunk(stored_recording(spec, store), spec, measure)
-
-
-def simulate_closed_loop(mu: float, sigma: float, params: dict, seed: int, **options) -> dict:
-    """Specs, runs (one after the other) and measurement in one call (scripts).
-
-    ``options``: those of :func:`closed_loop_specs` and ``measure``.
-    """
-    from simulation.network import run_network
-
-    measure = options.pop("measure", None)
-    specs = closed_loop_specs(mu, sigma, params, seed, **options)
-    return measure_closed_loop([run_network(s) for s in specs], specs, measure)
-
-
-@dataclass
-class ClosedLoopChunks:
-    """The store tasks of one closed-loop measurement and their pooling.
-
-    Attributes
-    ----------
-    specs : list of NetworkSpec
-        One per chunk (:func:`closed_loop_specs`).
-    tasks : list of Task
-        One per chunk (kind ``closed_loop_chunk``): the chunk's measurement
-        (:func:`measure_chunk`); the raw recording is stored too (kind
-        ``network_recording``).
-    measure : dict
-        Measurement settings (:data:`DEFAULT_MEASURE` with overrides).
-    """
-
-    specs: list
-    tasks: list
-    measure: dict
-
-    def tables(self, results: list) -> dict:
-        """:func:`closed_loop_tables` of the tasks' results (in task order)."""
-        return closed_loop_tables(list(results), self.specs, self.measure)
-
-
-def closed_loop_tasks(
-    mu: float, sigma: float, params: dict, seed: int, **options
-) -> ClosedLoopChunks:
-    """Store tasks of one closed-loop measurement, one per chunk.
-
-    ``options``: duration, chunk_duration, warmup, g, delay_scale,
-    simulator, backend (see :func:`closed_loop_specs`) and ``measure``
-    (overrides of :data:`DEFAULT_MEASURE`). A chunk's key is its recording's
-    key (:func:`simulation.network.recording_key`) and the settings of the
-    per-chunk measurement, so chunks are cached one by one.
-    """
-    from simulation.network import recording_key
-
-    options = dict(options)
-    measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
-    chunk_measure = {k: measure[k] for k in CHUNK_MEASURE_KEYS}
-    plain = {k: params[k] for k in ("network", "simulation") if k in params}
-    specs = closed_loop_specs(mu, sigma, plain, seed, **options)
-    g = options.get("g")
-    label = f"closed loop mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV"
-    if g is not None:
-        label += f" g={g:g}"
-    if options.get("delay_scale", 1.0) != 1.0:
-        label += f" delay x{options['delay_scale']:g}"
-    if specs[0].simulator != "brian2":
-        label += f" [{specs[0].simulator}]"
-    tasks = [
-        Task(
-            kind="closed_loop_chunk",
-            key=stable_hash(
-                "closed_loop_chunk", CLOSED_LOOP_SCHEMA, recording_key(s), chunk_measure
-            ),
-            func=run_closed_loop_chunk,
-            kwargs={"spec": s, "measure": chunk_measure},
-            label=f"{label} chunk {i + 1}/{len(specs)}",
-            pass_store=True,
-        )
-        for i, s in enumerate(specs)
-    ]
-    return ClosedLoopChunks(specs=specs, tasks=tasks, measure=measure)

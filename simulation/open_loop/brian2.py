@@ -48,15 +48,15 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-
-from mfval.params import stable_hash
-from simulation.device import (
+from mfval.simulation.model.device import (
     StandaloneCache,
     configure_runtime,
     standalone_seed_code,
     write_standalone_seed,
 )
-from simulation.recording import Recording, open_loop_conventions
+from mfval.simulation.model.recording import Recording, open_loop_conventions
+
+from mfval.config import stable_hash
 
 TARGETS = ("cpp_standalone", "cython", "numpy")
 
@@ -145,8 +145,11 @@ def structure_key(arrays: OpenLoopArrays) -> str:
 def _build_objects(arrays: OpenLoopArrays) -> dict:
     """Brian2 objects (current scope and device) with the values of ``arrays``."""
     import brian2 as b2
-
-    from simulation.lif import FAST_POISSON_INPUT_CODE, make_lif_group, table_poisson_function
+    from mfval.simulation.model.lif import (
+        FAST_POISSON_INPUT_CODE,
+        make_lif_group,
+        table_poisson_function,
+    )
 
     net = arrays.network
     if arrays.poisson_sampler == "table":
@@ -298,8 +301,8 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
 
 def transfer_arrays(spec) -> OpenLoopArrays:
     """The :class:`OpenLoopArrays` of a :class:`simulation.open_loop.TransferSpec`."""
-    from simulation.lif import modulation_filter
-    from simulation.open_loop import neuron_layout
+    from mfval.simulation.model.lif import modulation_filter
+    from mfval.simulation.open_loop.spec import neuron_layout
 
     sim = spec.simulated()
     network = sim["network"]

@@ -15,7 +15,7 @@ import sys
 
 import pandas as pd
 
-from mfval.cli import (
+from mfval.cli.common import (
     add_common_arguments,
     add_point_argument,
     add_simulator_argument,
@@ -47,11 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from mfval.config import load_params
     from mfval.io import write_csv
-    from mfval.params import load_params
+    from mfval.simulation.open_loop.measure import fit_transfer
+    from mfval.simulation.open_loop.tasks import transfer_task
     from mfval.store import ResultStore
     from mfval.tasks import run_tasks, scheduler_client
-    from simulation.open_loop import fit_transfer, transfer_task
 
     if len(args.simulator) != 1:
         print("mfval transfer: --simulator takes one simulator here", file=sys.stderr)

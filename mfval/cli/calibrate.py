@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfval.cli import add_common_arguments, load_cli_params, require_simulators
-from mfval.params import ParameterError
+from mfval.cli.common import add_common_arguments, load_cli_params, require_simulators
+from mfval.config import ParameterError
 
 #: simulators a calibration can run
 SIMULATORS = ("brian2", "nest")
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def pool_seeds(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Inverse-variance weighted mean over seeds of measured deviation tables (same keys)."""
-    from comparison.calibration import KEY_COLUMNS
+    from mfval.comparison.calibration import KEY_COLUMNS
 
     if len(frames) == 1:
         return frames[0]
@@ -108,19 +108,19 @@ def git_state() -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from comparison.calibration import (
+    from mfval.comparison.calibration import (
         combine_simulators,
         measured_deviations,
         utc_now,
         write_expected_deviations,
     )
-    from comparison.checks import load_validation
-    from comparison.metrics import measurement_rows
-    from comparison.pipeline import default_settings, run_validation
+    from mfval.comparison.checks import load_validation
+    from mfval.comparison.metrics import measurement_rows
+    from mfval.comparison.pipeline import default_settings, run_validation
     from mfval.io import write_csv
+    from mfval.simulation.open_loop.tasks import software_versions
     from mfval.store import ResultStore, code_fingerprint
     from mfval.tasks import close_client, open_client
-    from simulation.open_loop import software_versions
 
     start = time.perf_counter()
     params = load_cli_params(args)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from mfval.cli import (
+from mfval.cli.common import (
     add_common_arguments,
     add_simulator_argument,
     load_cli_params,
@@ -71,8 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from comparison.closed_loop_figure import closed_loop_figure
-    from comparison.sweep import run_sweep
+    from mfval.comparison.sweep import run_sweep
+    from mfval.figures.closed_loop import closed_loop_figure
 
     params = load_cli_params(args)
     point = args.point or tuple(float(x) for x in params["scan"]["stability_point"])
@@ -80,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"mfval sweep: duration must be positive, got {args.duration!r} s", file=sys.stderr)
         return 2
     if args.duration is not None:
-        from simulation.closed_loop import chunk_count
+        from mfval.simulation.closed_loop.spec import chunk_count
 
         sim = params["simulation"]
         try:
@@ -108,7 +108,7 @@ def main(args: argparse.Namespace) -> int:
     write_csv(result.spectra, out / "sweep_spectra.csv")
     write_csv(result.theory_spectra, out / "sweep_theory_spectra.csv")
     write_csv(result.comparison, out / "sweep_comparison.csv")
-    from theory.closed_loop import relative_inhibition
+    from mfval.theory.closed_loop import relative_inhibition
 
     g0 = relative_inhibition(params["network"])
     g_show = min(args.g, key=lambda g: abs(g - g0))  # spectra at the file's g (or nearest)

@@ -1,0 +1,1 @@
+"""Shared estimators of spike data: Fourier response, population spectra, CV, Fano factor."""

@@ -1,0 +1,1 @@
+"""Shared model code: LIF equations, connectivity, drive checks, Recording, devices, NEST."""

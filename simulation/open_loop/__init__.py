@@ -1,0 +1,5 @@
+"""The open-loop transfer-function protocol.
+
+``spec`` (plain data), one module per backend (``brian2``, ``nest``), ``measure`` (pure
+functions of a Recording, with SEs), ``tasks`` (store keys, task functions, dispatch).
+"""
