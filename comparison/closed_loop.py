@@ -42,8 +42,7 @@ import pandas as pd
 import yaml
 from mfval.comparison.checks import VERDICT_NOT_JUDGED, row_test
 from mfval.comparison.metrics import COLUMNS
-from mfval.theory.closed_loop import lif_connectivity, power_spectra, rate_connectivity
-from mfval.theory.mean_field import nnmt_arrays
+from mfval.theory.spectra import model_spectrum, theory_spectra_table
 
 from mfval.config import UNITS, ParameterError, default_params_path
 
@@ -144,26 +143,6 @@ def transfer_bounds(frequencies, psd_config: dict) -> tuple[np.ndarray, np.ndarr
     )
     phi_max = np.where(high, np.radians(psd_config["tf_phase_above_25hz_deg"]), 0.0)
     return a_max, phi_max
-
-
-def model_spectrum(point: dict, network: dict, model: str, factor=None) -> np.ndarray:
-    """PSD (1/s, (n_freq, n_pop)) of the LIF theory or rate model, N scaled by ``factor``.
-
-    ``point`` is a :func:`theory.closed_loop.closed_loop_point` result for
-    ``network``; ``factor`` (complex, (n_freq,)) multiplies the transfer
-    function (the low-pass of the rate model), default 1.
-    """
-    f = point["frequencies"]
-    factor = np.ones(f.size, complex) if factor is None else np.asarray(factor, complex)
-    arrays = nnmt_arrays(network)
-    if model == "lif":
-        M = lif_connectivity(point["transfer"] * factor[:, None], f, arrays, point["delay"])
-    elif model == "rate":
-        M = rate_connectivity(f, point["tau_rate"], point["W_rate"], point["delay"])
-        M = M * factor[:, None, None]
-    else:
-        raise ValueError(f"model must be 'lif' or 'rate', got model = {model!r}")
-    return power_spectra(point["firing_rates"], M, arrays, point["population_size"])
 
 
 def psd_allowance(point: dict, model_psd: np.ndarray, psd_config: dict) -> np.ndarray:
@@ -530,13 +509,12 @@ class ClosedLoopRun:
         config: dict | None = None,
         simulator: str = "brian2",
     ):
-        from mfval.comparison.pipeline import task_seed
         from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
         from mfval.simulation.closed_loop.spec import chunk_count
         from mfval.simulation.closed_loop.tasks import closed_loop_tasks
         from mfval.theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
 
-        from mfval.tasks import run_tasks
+        from mfval.tasks import run_tasks, task_seed
 
         self.params = params
         self.config = config or load_closed_loop_config()
@@ -559,7 +537,6 @@ class ClosedLoopRun:
         self.theory = run_tasks([task], store, workers, "closed-loop theory", progress, client)[0]
 
     def finish(self, results: list, transfer: pd.DataFrame | None = None) -> ClosedLoopResult:
-        from mfval.comparison.sweep import theory_spectra_table
         from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
         from mfval.theory.closed_loop import relative_inhibition
 
@@ -583,74 +560,3 @@ class ClosedLoopRun:
             # table (one family)
             comparison=judged_table(rows),
         )
-
-
-def write_closed_loop_outputs(result: ClosedLoopResult, out) -> list:
-    """``simulation_spectra.csv``, ``theory_spectra.csv`` and the spectra figure in ``out``."""
-    from mfval.figures.closed_loop import closed_loop_figure
-    from mfval.io import write_csv
-
-    out = Path(out)
-    paths = [
-        write_csv(result.spectra, out / "simulation_spectra.csv"),
-        write_csv(result.theory_spectra, out / "theory_spectra.csv"),
-    ]
-    return paths + closed_loop_figure(result.spectra, result.theory_spectra, out / "closed_loop")
-
-
-def spectrum_summary(comparison: pd.DataFrame) -> pd.DataFrame:
-    """One row per population and check frequency: simulation +- SE, LIF, rate model, semi.
-
-    From the closed-loop rows of a comparison table (quantities ``psd``,
-    ``psd_rate_model``, ``psd_semi_empirical``); PSDs in 1/s.
-    """
-    rows = comparison[comparison["quantity"].isin(["psd", "psd_rate_model", "psd_semi_empirical"])]
-    out = []
-    for (pop, f), group in rows.groupby(["population", "frequency_hz"], sort=False):
-        by = {q: r for q, r in zip(group["quantity"], group.itertuples())}
-        lif = by["psd"]
-        out.append(
-            {
-                "population": pop,
-                "frequency_hz": f,
-                "simulation_per_s": lif.simulation,
-                "se_per_s": lif.se,
-                "lif_theory_per_s": lif.theory,
-                "lif_verdict": lif.verdict,
-                "rate_model_per_s": by["psd_rate_model"].theory,
-                "semi_empirical_per_s": (
-                    by["psd_semi_empirical"].theory if "psd_semi_empirical" in by else math.nan
-                ),
-            }
-        )
-    return pd.DataFrame(out)
-
-
-def report_section(result: ClosedLoopResult | None) -> list[str]:
-    """Markdown lines of the closed-loop section of ``report.md`` (empty without a result)."""
-    from mfval.comparison.report import _markdown
-
-    if result is None:
-        return []
-    table = spectrum_summary(result.comparison)
-    cv = result.comparison[result.comparison["quantity"] == "cv"]
-    stats = result.stats
-    lines = [
-        f"## Closed loop at ({stats['mu_mV'].iloc[0]:g}, {stats['sigma_mV'].iloc[0]:g}) mV",
-        "",
-        "Two-sided PSD of the population-averaged rate (1/s): simulation +- SE, nnmt's "
-        "LIF theory (with the delay), the fitted rate model, and the semi-empirical "
-        "prediction (open-loop measured N); rows `psd*` of comparison.csv.",
-        "",
-        _markdown(table, ".4g") if len(table) else "(no rows)",
-        "",
-        "CV of the inter-spike intervals: "
-        + ", ".join(
-            f"{r.population} {r.simulation:.3f} +- {r.se:.3f} (nnmt {r.theory:.3f})"
-            for r in cv.itertuples()
-        ),
-        "",
-        "![closed loop](closed_loop.png)",
-        "",
-    ]
-    return lines

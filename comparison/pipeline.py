@@ -36,9 +36,9 @@ import pandas as pd
 from mfval.comparison.checks import ValidationConfig, load_validation
 from mfval.comparison.metrics import comparison_table
 
-from mfval.config import scan_points, stable_hash
+from mfval.config import scan_points
 from mfval.store import ResultStore
-from mfval.tasks import run_tasks
+from mfval.tasks import run_tasks, task_seed
 
 #: planted errors: name -> (network task options, transfer task options)
 PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
@@ -237,15 +237,6 @@ class ValidationResult:
     cross_simulator: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: closed-loop tables (comparison.closed_loop.ClosedLoopResult), or None
     closed_loop: object = None
-
-
-def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
-    """Seed of one simulation task, derived from the run seed and the task's identity.
-
-    Independent of the number of workers and of the order of completion, and
-    different for different working points (no shared noise realizations).
-    """
-    return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)
 
 
 def interleave_structures(transfer: list, network: list) -> list:

@@ -244,8 +244,62 @@ def render_report(
     from mfval.comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))
-    from mfval.comparison.closed_loop import report_section
-
     lines += report_section(getattr(result, "closed_loop", None))
     lines += ["## Figure", "", f"![Figure 5 with simulation]({figure_name})", ""]
     return "\n".join(lines)
+
+
+def spectrum_summary(comparison: pd.DataFrame) -> pd.DataFrame:
+    """One row per population and check frequency: simulation +- SE, LIF, rate model, semi.
+
+    From the closed-loop rows of a comparison table (quantities ``psd``,
+    ``psd_rate_model``, ``psd_semi_empirical``); PSDs in 1/s.
+    """
+    rows = comparison[comparison["quantity"].isin(["psd", "psd_rate_model", "psd_semi_empirical"])]
+    out = []
+    for (pop, f), group in rows.groupby(["population", "frequency_hz"], sort=False):
+        by = {q: r for q, r in zip(group["quantity"], group.itertuples())}
+        lif = by["psd"]
+        out.append(
+            {
+                "population": pop,
+                "frequency_hz": f,
+                "simulation_per_s": lif.simulation,
+                "se_per_s": lif.se,
+                "lif_theory_per_s": lif.theory,
+                "lif_verdict": lif.verdict,
+                "rate_model_per_s": by["psd_rate_model"].theory,
+                "semi_empirical_per_s": (
+                    by["psd_semi_empirical"].theory if "psd_semi_empirical" in by else math.nan
+                ),
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def report_section(result) -> list[str]:
+    """Markdown lines of the closed-loop section of ``report.md`` (empty without a result)."""
+    if result is None:
+        return []
+    table = spectrum_summary(result.comparison)
+    cv = result.comparison[result.comparison["quantity"] == "cv"]
+    stats = result.stats
+    lines = [
+        f"## Closed loop at ({stats['mu_mV'].iloc[0]:g}, {stats['sigma_mV'].iloc[0]:g}) mV",
+        "",
+        "Two-sided PSD of the population-averaged rate (1/s): simulation +- SE, nnmt's "
+        "LIF theory (with the delay), the fitted rate model, and the semi-empirical "
+        "prediction (open-loop measured N); rows `psd*` of comparison.csv.",
+        "",
+        _markdown(table, ".4g") if len(table) else "(no rows)",
+        "",
+        "CV of the inter-spike intervals: "
+        + ", ".join(
+            f"{r.population} {r.simulation:.3f} +- {r.se:.3f} (nnmt {r.theory:.3f})"
+            for r in cv.itertuples()
+        ),
+        "",
+        "![closed loop](closed_loop.png)",
+        "",
+    ]
+    return lines

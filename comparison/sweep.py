@@ -19,23 +19,16 @@ from mfval.comparison.closed_loop import (
     THEORY_F_MAX,
     judged_table,
     load_closed_loop_config,
-    model_spectrum,
     onset_rows,
     transfer_bounds,
 )
 from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
 from mfval.theory.closed_loop import network_with_g, semi_empirical_onset
 from mfval.theory.closed_loop_tasks import closed_loop_theory_task, onset_task, spectrum_frequencies
+from mfval.theory.spectra import model_spectrum, theory_spectra_table
 
 from mfval.store import ResultStore
-from mfval.tasks import run_tasks
-
-
-def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
-    """Seed of a task (same rule as :func:`comparison.pipeline.task_seed`)."""
-    from mfval.comparison.pipeline import task_seed as seed_rule
-
-    return seed_rule(run_seed, kind, mu, sigma)
+from mfval.tasks import run_tasks, task_seed
 
 
 def estimate_onset(g, ratio, ratio_se, stable, peak, peak_se, n_draws: int = 2000, seed: int = 0):
@@ -114,30 +107,6 @@ class SweepResult:
     predictions: dict
     measured: dict
     comparison: pd.DataFrame
-
-
-def theory_spectra_table(point: dict, network: dict, g: float) -> pd.DataFrame:
-    """Long table of the LIF-theory and rate-model spectra (1/s) of one point."""
-    lif = model_spectrum(point, network, "lif")
-    rate = model_spectrum(point, network, "rate")
-    frames = []
-    for p, name in enumerate(network["populations"]):
-        frames.append(
-            pd.DataFrame(
-                {
-                    "mu_mV": point["mu"] * 1e3,
-                    "sigma_mV": point["sigma"] * 1e3,
-                    "g": g,
-                    "population": name,
-                    "frequency_hz": point["frequencies"],
-                    "psd_lif_per_s": lif[:, p],
-                    "psd_rate_model_per_s": rate[:, p],
-                    "poisson_psd_per_s": point["firing_rates"][p] / point["population_size"][p],
-                    "cv_lif": point["cv"][p],
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def run_sweep(

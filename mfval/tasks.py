@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from mfval.config import stable_hash
 from mfval.store import ResultStore
 
 
@@ -245,3 +246,12 @@ def scheduler_client(scheduler: str | None, timeout: float = DEFAULT_SCHEDULER_T
         yield client
     finally:
         close_client(client)
+
+
+def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
+    """Seed of one simulation task, derived from the run seed and the task's identity.
+
+    Independent of the number of workers and of the order of completion, and
+    different for different working points (no shared noise realizations).
+    """
+    return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)

@@ -184,7 +184,8 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     rows = judged_table(spectrum_rows(spectra, stats, point, params["network"], config))
     lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "cv"])]
     assert (lif["verdict"] == VERDICT_PASS).all()
-    from mfval.comparison.closed_loop import ClosedLoopResult, report_section
+    from mfval.comparison.closed_loop import ClosedLoopResult
+    from mfval.comparison.report import report_section
 
     section = report_section(ClosedLoopResult(spectra, pd.DataFrame(), stats, rows))
     assert section[0].startswith("## Closed loop at (10, 10) mV")
@@ -218,10 +219,10 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
     minutes on 2 cores.
     """
     from mfval.comparison.closed_loop import ClosedLoopRun
-    from mfval.comparison.pipeline import RunSettings, task_seed
+    from mfval.comparison.pipeline import RunSettings
     from mfval.simulation.open_loop.tasks import transfer_task
 
-    from mfval.tasks import run_tasks
+    from mfval.tasks import run_tasks, task_seed
 
     point = (10e-3, 10e-3)
     seed = params["simulation"]["seed"]

@@ -94,8 +94,6 @@ def main(args: argparse.Namespace) -> int:
         write_csv(result.cross_simulator, out / "cross_simulator.csv")
     save_figure(comparison_figure(result, params), out / "figure5_comparison")
     if result.closed_loop is not None:
-        from mfval.comparison.closed_loop import write_closed_loop_outputs
-
         write_closed_loop_outputs(result.closed_loop, out)
     elapsed = time.perf_counter() - start
     command = "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval run"
@@ -128,3 +126,16 @@ def exit_code(comparison) -> int:
         )
         return EXIT_BAD_INPUT
     return EXIT_OK
+
+
+def write_closed_loop_outputs(result, out) -> list:
+    """``simulation_spectra.csv``, ``theory_spectra.csv`` and the spectra figure in ``out``."""
+    from mfval.figures.closed_loop import closed_loop_figure
+    from mfval.io import write_csv
+
+    out = Path(out)
+    paths = [
+        write_csv(result.spectra, out / "simulation_spectra.csv"),
+        write_csv(result.theory_spectra, out / "theory_spectra.csv"),
+    ]
+    return paths + closed_loop_figure(result.spectra, result.theory_spectra, out / "closed_loop")
