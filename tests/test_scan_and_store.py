@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from mfval.theory.scan import point_key, run_points
@@ -142,3 +144,61 @@ def test_written_files_respect_umask(tmp_path):
         assert write_text("y", tmp_path / "b.txt").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+#: (file of the package tree, text in it, replacement): edits that must leave stored results valid
+PRESENTATION_EDITS = [
+    ("mfval/cli/run.py", "main job", "the main job"),  # a help text
+    ("mfval/cli/common.py", "results store", "the results store"),
+    ("mfval/figures/figure5.py", "MASKED_COLOR = ", "MASKED_COLOR = '0.7' or "),  # a figure
+    ("comparison/report.py", "## Figure", "## The figure"),  # report text
+]
+#: edits of code that computes stored results: equations, estimators, theory
+COMPUTING_EDITS = [
+    ("simulation/model/lif.py", "dv/dt", "dv/dt "),
+    ("simulation/estimators/fourier.py", "def fourier_response(", "def fourier_response ("),
+    ("simulation/network/measure.py", "def measure_rates(", "def measure_rates ("),
+    ("theory/mean_field.py", "def working_point(", "def working_point ("),
+]
+
+
+@pytest.mark.parametrize("edits,changes", [(PRESENTATION_EDITS, False), (COMPUTING_EDITS, True)])
+def test_fingerprint_covers_what_computes_only(tmp_path, monkeypatch, edits, changes):
+    """A copy of the package tree: CLI/figure/report edits keep every kind's fingerprint;
+    an edited equation, estimator, measurement or theory changes it (each edit alone)."""
+    import shutil
+
+    import mfval.store as store_module
+
+    repo = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "tree"
+    for folder in ("mfval", "theory", "simulation", "comparison"):
+        shutil.copytree(repo / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    real = store_module.package_dir
+
+    def copied(package):
+        return copy / real(package).relative_to(repo)
+
+    monkeypatch.setattr(store_module, "package_dir", copied)
+    kinds = ("theory", "network", "transfer", "closed_loop_chunk")
+
+    def fingerprints():
+        store_module.code_fingerprint.cache_clear()
+        return {k: store_module.code_fingerprint(k) for k in kinds}
+
+    try:
+        before = fingerprints()
+        for path, old, new in edits:
+            f = copy / path
+            text = f.read_text()
+            assert old in text, (path, old)
+            f.write_text(text.replace(old, new, 1))
+            after = fingerprints()
+            if changes:
+                assert after["network"] != before["network"], path
+                assert after["transfer"] != before["transfer"], path
+            else:
+                assert after == before, path
+            f.write_text(text)
+    finally:
+        store_module.code_fingerprint.cache_clear()
