@@ -3,7 +3,7 @@
 (a) False alarms: the default comparison at fresh verification seeds, with no
     planted error; every failed row is a false alarm (counted per quantity,
     pointwise and aggregate).
-(b) Power: planted errors of graded size (``comparison.pipeline.GRADED_PLANTS``),
+(b) Power: planted errors of graded size (``mfval.comparison.planted.GRADED_PLANTS``),
     everywhere and restricted to regions where the old suite carried flat
     known-deviation envelopes ((6, 6) mV; 25-80 Hz); for each, the fraction
     of seeds at which a row of the target quantity fails, and the detection

@@ -469,9 +469,6 @@ def onset_rows(measured: dict, predictions: dict, mu_mV: float, sigma_mV: float)
 #: highest frequency (Hz) of the theory spectra tables
 THEORY_F_MAX = 1000.0
 
-#: planted errors of the closed loop: name -> options of the closed-loop simulation
-CLOSED_LOOP_PLANTED: dict[str, dict] = {"recurrent_delay_doubled": {"delay_scale": 2.0}}
-
 
 @dataclass
 class ClosedLoopResult:
@@ -509,6 +506,7 @@ class ClosedLoopRun:
         config: dict | None = None,
         simulator: str = "brian2",
     ):
+        from mfval.comparison.planted import plant_options
         from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
         from mfval.simulation.closed_loop.spec import chunk_count
         from mfval.simulation.closed_loop.tasks import closed_loop_tasks
@@ -526,7 +524,7 @@ class ClosedLoopRun:
         if "duration" not in options:
             n = chunk_count(self.config["duration"], chunk, float(sim["dt"]))
             options["duration"] = chunk * (max(2, n // 4) if quick else n)
-        options.update(CLOSED_LOOP_PLANTED.get(settings.planted, {}))
+        options.update(plant_options(settings.planted, "closed_loop", mu, sigma))
         options.setdefault("simulator", simulator)
         run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
         seed = task_seed(run_seed, "closed_loop", mu, sigma)

@@ -8,166 +8,23 @@ Every simulation is one store task, written atomically as soon as it
 finishes, so an interrupted run continues where it stopped.
 
 Planted errors (``planted=``) change the simulation only, never the theory;
-they exist to prove that the checks can fail (see ``tests/test_planted_errors.py``
-and ``benchmarks/verdict_power.py``). Two kinds:
-
-- named errors of :data:`PLANTED_ERRORS` (options of the simulation tasks);
-- graded errors ``NAME=SIZE[@MU,SIGMA][@F1-F2Hz]`` of :data:`GRADED_PLANTS`,
-  optionally restricted to one working point (mV) and a frequency band.
-  ``exc_weight_scale`` is a simulation option (recurrent excitatory weights
-  times SIZE). The others act on the measurement of a finished simulation,
-  which lets one simulation serve every size: ``tf_gain`` multiplies the
-  estimated N(f) by SIZE and leaves its SE (exactly what an applied
-  modulation SIZE times larger than the dmu the estimate divides by gives in
-  linear response: an amplitude calibration error); ``tf_phase_deg`` adds
-  SIZE degrees to the phase; ``tf_latency_ms`` delays the response by SIZE ms
-  (phase - 360 f SIZE); ``rate_scale`` multiplies the simulated rates (and
-  their SEs) by SIZE.
+they exist to prove that the checks can fail. Their one registry is
+:mod:`mfval.comparison.planted`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 from mfval.comparison.checks import ValidationConfig, load_validation
 from mfval.comparison.metrics import comparison_table
+from mfval.comparison.planted import GRADED_PLANTS, parse_plant, plant_options
 
 from mfval.config import scan_points
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks, task_seed
-
-#: planted errors: name -> (network task options, transfer task options)
-PLANTED_ERRORS: dict[str, tuple[dict, dict]] = {
-    "none": ({}, {}),
-    "exc_weight_plus_10pct": ({"weight_scale_exc": 1.1}, {}),
-    "modulation_latency_1.5ms": ({}, {"mod_delay": 1.5e-3}),
-    "missing_synaptic_filter": ({}, {"drop_synaptic_filter": True}),
-    "external_source_dropped": ({"drop_external": "inh"}, {}),
-    "binomial_poisson_split_p0.05": (
-        {"poisson_split_p": 0.05, "allow_biased_poisson": True},
-        {},
-    ),
-    # the 8 % stimulus calibration error of issue 10, simulated (spec perturbation)
-    "modulation_amplitude_plus_8pct": ({}, {"amplitude_scale": 1.08}),
-    # closed loop only (comparison.closed_loop.CLOSED_LOOP_PLANTED): delay x2
-    "recurrent_delay_doubled": ({}, {}),
-}
-
-
-#: graded planted errors: name -> (where it acts, what SIZE means)
-GRADED_PLANTS: dict[str, tuple[str, str]] = {
-    "exc_weight_scale": ("network", "factor on the recurrent excitatory weights"),
-    "tau_m_scale": (
-        "simulation",
-        "factor on the simulated membrane time constant (both protocols)",
-    ),
-    "rate_scale": ("network measurement", "factor on the simulated rates and SEs"),
-    "tf_gain": ("transfer measurement", "factor on the estimated N(f) (amplitude calibration)"),
-    "tf_phase_deg": ("transfer measurement", "degrees added to the phase"),
-    "tf_latency_ms": ("transfer measurement", "latency of the response (ms)"),
-}
-
-_PLANT = re.compile(
-    r"^(?P<name>[a-z_]+)=(?P<size>[-+0-9.eE]+)"
-    r"(?:@(?P<mu>[-0-9.]+),(?P<sigma>[0-9.]+))?"
-    r"(?:@(?P<f1>[0-9.]+)-(?P<f2>[0-9.]+)Hz)?$"
-)
-
-
-@dataclass(frozen=True)
-class GradedPlant:
-    """A parsed graded planted error (see module docstring)."""
-
-    name: str
-    size: float
-    point_mV: tuple[float, float] | None = None
-    band_hz: tuple[float, float] | None = None
-
-    def _where(self, df: pd.DataFrame) -> np.ndarray:
-        mask = np.ones(len(df), bool)
-        if self.point_mV is not None:
-            mask &= np.isclose(df["mu_mV"], self.point_mV[0]) & np.isclose(
-                df["sigma_mV"], self.point_mV[1]
-            )
-        if self.band_hz is not None and "frequency_hz" in df:
-            f = df["frequency_hz"].to_numpy(float)
-            mask &= (f >= self.band_hz[0]) & (f <= self.band_hz[1])
-        return mask
-
-    def _at(self, mu: float, sigma: float) -> bool:
-        """Whether the plant acts at the working point (mu, sigma) (V)."""
-        return self.point_mV is None or bool(
-            np.isclose(mu * 1e3, self.point_mV[0]) and np.isclose(sigma * 1e3, self.point_mV[1])
-        )
-
-    def network_options(self, mu: float, sigma: float) -> dict:
-        """Network task options of a simulated plant at (mu, sigma) (V)."""
-        if not self._at(mu, sigma):
-            return {}
-        if self.name == "exc_weight_scale":
-            return {"weight_scale_exc": self.size}
-        if self.name == "tau_m_scale":
-            return {"tau_m_scale": self.size}
-        return {}
-
-    def transfer_options(self, mu: float, sigma: float) -> dict:
-        """Transfer task options of a simulated plant at (mu, sigma) (V)."""
-        if self.name == "tau_m_scale" and self._at(mu, sigma):
-            return {"tau_m_scale": self.size}
-        return {}
-
-    def measure_network(self, df: pd.DataFrame) -> pd.DataFrame:
-        if self.name != "rate_scale" or df.empty:
-            return df
-        df = df.copy()
-        mask = self._where(df)
-        for column in ("rate_hz", "rate_se_hz"):
-            df.loc[mask, column] = df.loc[mask, column] * self.size
-        return df
-
-    def measure_transfer(self, df: pd.DataFrame) -> pd.DataFrame:
-        if self.name not in ("tf_gain", "tf_phase_deg", "tf_latency_ms") or df.empty:
-            return df
-        df = df.copy()
-        mask = self._where(df)
-        f = df["frequency_hz"].to_numpy(float)
-        if self.name == "tf_gain":
-            factor = np.full(len(df), self.size, complex)
-        elif self.name == "tf_phase_deg":
-            factor = np.full(len(df), np.exp(1j * np.radians(self.size)))
-        else:
-            factor = np.exp(-2j * np.pi * f * self.size * 1e-3)
-        factor = np.where(mask, factor, 1.0)
-        N = (df["tf_re_hz_per_mV"] + 1j * df["tf_im_hz_per_mV"]).to_numpy() * factor
-        df["tf_re_hz_per_mV"], df["tf_im_hz_per_mV"] = N.real, N.imag
-        df["amp_hz_per_mV"] = df["amp_hz_per_mV"] * np.abs(factor)
-        df["phase_deg"] = np.degrees(np.angle(N))
-        return df
-
-
-def parse_plant(text: str) -> GradedPlant | None:
-    """A graded planted error from ``NAME=SIZE[@MU,SIGMA][@F1-F2Hz]``; None for a named one.
-
-    Raises
-    ------
-    ValueError
-        Naming the text, for an unknown name or a malformed size or region.
-    """
-    if text in PLANTED_ERRORS:
-        return None
-    match = _PLANT.match(text)
-    if not match or match["name"] not in GRADED_PLANTS:
-        raise ValueError(
-            f"planted = {text!r} is neither one of {sorted(PLANTED_ERRORS)} nor "
-            f"NAME=SIZE[@MU,SIGMA][@F1-F2Hz] with NAME in {sorted(GRADED_PLANTS)}"
-        )
-    point = (float(match["mu"]), float(match["sigma"])) if match["mu"] else None
-    band = (float(match["f1"]), float(match["f2"])) if match["f1"] else None
-    return GradedPlant(match["name"], float(match["size"]), point, band)
 
 
 @dataclass
@@ -264,8 +121,6 @@ def simulation_tasks(
     from mfval.simulation.network.tasks import network_task
     from mfval.simulation.open_loop.tasks import transfer_task
 
-    graded = parse_plant(settings.planted)
-    net_plant, tf_plant = PLANTED_ERRORS.get(settings.planted, ({}, {}))
     run_seed = params["simulation"]["seed"] if settings.seed is None else settings.seed
     network = [
         network_task(
@@ -275,8 +130,7 @@ def simulation_tasks(
             task_seed(run_seed, "network", mu, sigma),
             simulator=simulator,
             **settings.network_options,
-            **net_plant,
-            **(graded.network_options(mu, sigma) if graded else {}),
+            **plant_options(settings.planted, "network", mu, sigma),
         )
         for mu, sigma in settings.network_points
     ]
@@ -289,8 +143,7 @@ def simulation_tasks(
             task_seed(run_seed, "transfer", mu, sigma),
             simulator=simulator,
             **settings.transfer_options,
-            **tf_plant,
-            **(graded.transfer_options(mu, sigma) if graded else {}),
+            **plant_options(settings.planted, "transfer", mu, sigma),
         )
         for mu, sigma in settings.transfer_points
     ]
@@ -446,7 +299,7 @@ def replant(result: ValidationResult, params: dict, planted: str) -> ValidationR
     if result.settings.planted != "none":
         raise ValueError("replant needs an unplanted result")
     graded = parse_plant(planted)
-    if graded is None or GRADED_PLANTS[graded.name][0] in ("network", "simulation"):
+    if graded is None or GRADED_PLANTS[graded.name].simulated:
         raise ValueError(f"planted = {planted!r} changes the simulation; run it instead")
     frames = {
         "network": [g for _, g in result.network.groupby(["mu_mV", "sigma_mV"], sort=False)]

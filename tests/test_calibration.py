@@ -16,7 +16,7 @@ from mfval.comparison.calibration import (
     load_expected_deviations,
     write_expected_deviations,
 )
-from mfval.comparison.pipeline import parse_plant
+from mfval.comparison.planted import parse_plant
 from scipy import stats
 
 from mfval.cli.calibrate import pool_seeds

@@ -268,7 +268,7 @@ def test_cli_errors_write_nothing(tmp_path, capsys, argv, message):
 
 def test_tau_m_plant_changes_only_the_simulated_tau_m(params):
     """The graded plant tau_m_scale reaches both protocols' simulated parameters only."""
-    from mfval.comparison.pipeline import parse_plant
+    from mfval.comparison.planted import parse_plant
     from mfval.simulation.network.spec import make_network_spec
     from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
 

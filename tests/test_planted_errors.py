@@ -1,7 +1,7 @@
 """The suite must be able to fail: planted errors in the simulation flip the verdicts.
 
 Each planted error changes the simulation only (never the theory) through a
-hook of :mod:`simulation` (see ``comparison.pipeline.PLANTED_ERRORS``). At
+hook of :mod:`simulation` (see ``mfval.comparison.planted.PLANTED_ERRORS``). At
 the stability point (10, 10) mV and reduced simulated time, the unplanted
 run passes every check, and every planted error makes at least one check of
 the quantities that must see it fail. The checks that caught each error are

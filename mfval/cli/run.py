@@ -44,14 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--planted",
         default="none",
-        help="planted error (to test the suite): a name of comparison.pipeline.PLANTED_ERRORS "
+        help="planted error (to test the suite): a name of mfval.comparison.planted.PLANTED_ERRORS "
         "or NAME=SIZE[@MU,SIGMA][@F1-F2Hz], e.g. tf_gain=1.08",
     )
 
 
 def main(args: argparse.Namespace) -> int:
     from mfval.comparison.checks import load_validation
-    from mfval.comparison.pipeline import default_settings, parse_plant, run_validation
+    from mfval.comparison.pipeline import default_settings, run_validation
+    from mfval.comparison.planted import parse_plant
     from mfval.comparison.report import render_report, summary_table
     from mfval.config import ParameterError
     from mfval.figures.comparison import comparison_figure
