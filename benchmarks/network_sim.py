@@ -9,7 +9,7 @@ of run times to the first variant. Target on 2 cores: >= 5e7 recurrent
 events per wall second, excluding compilation.
 
 Variants: ``cython:<sampler>`` (sampler of the external drive, see
-:data:`simulation.network.POISSON_SAMPLERS`),
+:data:`mfval.simulation.network.POISSON_SAMPLERS`),
 ``cpp_standalone:<threads>[:<sampler>]`` (OpenMP threads, default sampler
 ``table``) and ``nest:<threads>`` (NEST 3.10, ``local_num_threads``; the
 optional extra). For NEST, "setup" is kernel reset, node creation and all

@@ -9,7 +9,7 @@
     of seeds at which a row of the target quantity fails, and the detection
     threshold: the smallest size caught at every seed. Measurement plants
     (``rate_scale``, ``tf_gain``, ``tf_phase_deg``, ``tf_latency_ms``) judge
-    the same simulations again (:func:`comparison.pipeline.replant`), so all
+    the same simulations again (:func:`mfval.comparison.pipeline.replant`), so all
     sizes and seeds cost one set of simulations; ``exc_weight_scale`` (a
     physical error of the network) is simulated at the first seed only, and
     its induced rate change is measured against the unplanted run of the same

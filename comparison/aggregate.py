@@ -9,7 +9,7 @@ group of independent judged rows gets two aggregate rows:
   ``simulation``, expectation 1) or of the offset sim - expected (absolute
   quantities: phase in deg, mu in mV; expectation 0), with its SE
   ``1 / sqrt(sum w)`` and the weighted mean allowance; z and p as for a
-  pointwise row (:func:`comparison.checks.row_test`).
+  pointwise row (:func:`mfval.comparison.checks.row_test`).
 - ``chi2``: ``sum_i (max(|d_i| - a_i, 0) / sigma_i)^2`` over the n rows with
   its p-value from the chi-square distribution with n degrees of freedom
   (sees errors of either sign and of any shape).
@@ -24,7 +24,7 @@ Groups (rows in a group must be statistically independent):
   grouped per point).
 
 :func:`family_wise_verdicts` applies Holm's procedure
-(:func:`comparison.checks.holm`) to the p-values of all judged rows,
+(:func:`mfval.comparison.checks.holm`) to the p-values of all judged rows,
 pointwise and aggregate, at the family-wise level of
 ``params/validation.yaml``.
 """
@@ -59,7 +59,7 @@ def aggregate_of(rows: pd.DataFrame) -> tuple[dict, dict] | None:
     """The ``mean`` and ``chi2`` rows of one group of judged pointwise rows (n >= 2).
 
     Returns None for fewer than two rows. Fields are those of
-    :data:`comparison.metrics.COLUMNS` that apply.
+    :data:`mfval.comparison.metrics.COLUMNS` that apply.
     """
     if len(rows) < 2:
         return None
@@ -150,7 +150,7 @@ def family_wise_verdicts(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
     Adds ``p_holm`` (adjusted p), ``verdict`` (pass / fail; rows without a
     p-value keep ``not judged``) and ``bound`` (Bonferroni bound
     ``k_B sigma + allowance`` for pointwise and mean rows, with k_B from
-    :func:`comparison.checks.bonferroni_k` for the m judged rows).
+    :func:`mfval.comparison.checks.bonferroni_k` for the m judged rows).
     """
     table = table.copy()
     p = table["p_value"].astype(float).to_numpy()

@@ -6,7 +6,7 @@ theory per quantity, working point, population and frequency, with its
 standard error. Those deviations, and the record of how they were obtained
 (command, seeds, durations, versions, code fingerprints, date), are written
 to a committed file (``params/expected_deviations.yaml``). A verification run
-then expects ``theory + expected deviation`` (:mod:`comparison.checks`).
+then expects ``theory + expected deviation`` (:mod:`mfval.comparison.checks`).
 
 Scale of a deviation (:data:`SCALES`): relative, ``sim / theory - 1``, for
 rates, gains and fit parameters; absolute, ``sim - theory`` in the row's unit,
@@ -221,7 +221,7 @@ class ExpectedDeviations:
 def measured_deviations(rows: pd.DataFrame) -> pd.DataFrame:
     """Deviation entries (value and SE per key) from measured comparison rows.
 
-    ``rows`` are pointwise rows of :func:`comparison.metrics.measurement_rows`
+    ``rows`` are pointwise rows of :func:`mfval.comparison.metrics.measurement_rows`
     (columns ``deviation`` and ``deviation_se`` on the scale of
     :data:`SCALES`).
     """

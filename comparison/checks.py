@@ -1,7 +1,7 @@
 """The verdict rule and its configuration (``params/validation.yaml``).
 
 A simulated value is compared with its expectation, the theory plus the
-calibrated expected deviation (:mod:`comparison.calibration`)::
+calibrated expected deviation (:mod:`mfval.comparison.calibration`)::
 
     expected  = theory (1 + d)  or  theory + d      (relative or absolute scale)
     sigma     = sqrt(SE_run^2 + SE_cal^2)            (SE_cal on the row's scale)
@@ -10,7 +10,7 @@ calibrated expected deviation (:mod:`comparison.calibration`)::
 
 The allowance (``absolute + relative * |theory|``) is set a priori, with a
 justification that uses no measured data. Every judged row, pointwise or
-aggregate (:mod:`comparison.aggregate`), has a p-value; Holm's step-down
+aggregate (:mod:`mfval.comparison.aggregate`), has a p-value; Holm's step-down
 procedure over the whole table (:func:`holm`) at the family-wise level
 ``family_wise_alpha`` decides which rows fail, so that more rows do not mean
 more false alarms. A row outside the calibrated region is ``not judged``

@@ -1,9 +1,9 @@
 """Closed-loop comparison rows: spectra, CV and instability onset, theory vs simulation.
 
-Rows have the columns of :data:`comparison.metrics.COLUMNS` and the test of
-:func:`comparison.checks.row_test`: z = (|sim - theory| - allowance)+ / SE and
+Rows have the columns of :data:`mfval.comparison.metrics.COLUMNS` and the test of
+:func:`mfval.comparison.checks.row_test`: z = (|sim - theory| - allowance)+ / SE and
 its two-sided p-value; the verdicts come from the family-wise procedure over
-the whole table (:func:`comparison.aggregate.family_wise_verdicts`, applied
+the whole table (:func:`mfval.comparison.aggregate.family_wise_verdicts`, applied
 by the pipeline after these rows are added). The expectation is the theory
 itself (no expected deviation is calibrated for the closed loop yet); the
 allowances are a priori (``params/closed_loop.yaml``), none is taken from the
@@ -85,7 +85,7 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     Returns
     -------
     dict: ``k``, ``duration``, ``sweep_duration`` (s; measured time, split into chunks
-    of the network protocol's duration, :func:`simulation.closed_loop.closed_loop_specs`),
+    of the network protocol's duration, :func:`mfval.simulation.closed_loop.closed_loop_specs`),
     ``semi_empirical_frequencies``, ``check_frequencies`` (Hz),
     ``psd`` (dict of :data:`PSD_TERMS`), ``cv_relative``, ``source``.
 
@@ -177,7 +177,7 @@ def _row(
 
     ``not_judged``: the reason why the row is reported without a verdict.
     ``dof``: degrees of freedom of an SE estimated over few independent units
-    (chunks; Student's t p-value, :func:`comparison.checks.row_test`).
+    (chunks; Student's t p-value, :func:`mfval.comparison.checks.row_test`).
     """
     theory, simulation, se = float(theory), float(simulation), float(se)
     difference = simulation - theory
@@ -254,9 +254,9 @@ def spectrum_rows(
     Parameters
     ----------
     spectra, stats : DataFrame
-        From :func:`simulation.closed_loop.measure_closed_loop` (one point).
+        From :func:`mfval.simulation.closed_loop.measure_closed_loop` (one point).
     point : dict
-        :func:`theory.closed_loop.closed_loop_point` for ``network`` at the
+        :func:`mfval.theory.closed_loop.closed_loop_point` for ``network`` at the
         simulated frequencies (at least up to the largest check frequency).
     """
     rows = []
@@ -485,14 +485,14 @@ class ClosedLoopRun:
 
     The theory (one store task) is computed on construction; the simulation
     tasks (:attr:`simulation_tasks`, one per chunk of
-    :func:`simulation.closed_loop.closed_loop_tasks`: the closed-loop
+    :func:`mfval.simulation.closed_loop.closed_loop_tasks`: the closed-loop
     ``duration`` of ``params/closed_loop.yaml`` split into independent chunks
     with the network protocol's warm-up and duration, so that they run on its
     compiled binary and in parallel) run with the other simulations of the
     run; :meth:`finish` pools them and builds the comparison rows.
     ``settings.closed_loop_options`` may hold ``quick`` (a quarter of the
     chunks, at least 2) and options of
-    :func:`simulation.closed_loop.closed_loop_tasks`.
+    :func:`mfval.simulation.closed_loop.closed_loop_tasks`.
     """
 
     def __init__(

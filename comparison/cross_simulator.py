@@ -15,7 +15,7 @@ with k and the (documented numerical) allowances from the
 Rows (:data:`COLUMNS`), one per working point and
 
 - network, per population: ``rate``, ``cv``, ``mu_realized``,
-  ``sigma_realized`` (:mod:`simulation.network_measure`);
+  ``sigma_realized`` (:mod:`mfval.simulation.network.measure`);
 - open loop, per mode and frequency: ``tf_amplitude``, ``tf_phase``
   (difference wrapped to (-180, 180]); per mode: ``tf_rate``
   (mean rate of the modulated neurons), ``tf_mu_realized`` (probe
@@ -184,7 +184,7 @@ def _key(df: pd.DataFrame, cols) -> pd.Series:
 
 
 def network_cross_rows(a: pd.DataFrame, b: pd.DataFrame, config: CrossConfig) -> list[dict]:
-    """Rows for two network tables (:func:`simulation.network_measure.measure_network`)."""
+    """Rows for two network tables (:func:`mfval.simulation.network.measure.measure_network`)."""
     rows = []
     cols = ["mu_mV", "sigma_mV", "population"]
     b_by = dict(zip(_key(b, cols), b.to_dict("records")))
@@ -210,7 +210,7 @@ def curve_aggregates(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     Parameters
     ----------
     a, b : DataFrame
-        Rows of one curve each (:func:`simulation.open_loop_measure.measure_transfer`),
+        Rows of one curve each (:func:`mfval.simulation.open_loop.measure.measure_transfer`),
         same frequencies in the same order.
 
     Returns
@@ -411,7 +411,7 @@ def markdown_section(table: pd.DataFrame) -> list[str]:
 def overlay_transfer(result, axes) -> list[str]:
     """Draw the other simulators' transfer functions on Figure 5's panel B; their names.
 
-    The first simulator of the run is drawn by :mod:`comparison.figure`
+    The first simulator of the run is drawn by :mod:`mfval.figures.comparison`
     (open squares); every other one as filled triangles, shifted right by 3 %
     in frequency so that the error bars stay apart.
     """

@@ -6,13 +6,13 @@ Two steps, kept apart:
    and frequency with theory, simulation (corrected for known numerical
    effects, :func:`detection_latency`), its standard error and the measured
    deviation of the theory (``deviation``, ``deviation_se``, on the scale of
-   :data:`comparison.calibration.SCALES`). This is the answer to "how large
+   :data:`mfval.comparison.calibration.SCALES`). This is the answer to "how large
    is the theory's error here?"; no verdict.
 2. :func:`judge_rows`: the expectation (theory plus the calibrated expected
    deviation), the allowance, z and p of every row; rows outside the
    calibrated region are ``not judged`` with the reason. Aggregate rows and
-   the family-wise verdicts follow (:mod:`comparison.aggregate`,
-   :func:`comparison.checks.holm`); :func:`comparison_table` does all of it.
+   the family-wise verdicts follow (:mod:`mfval.comparison.aggregate`,
+   :func:`mfval.comparison.checks.holm`); :func:`comparison_table` does all of it.
 
 Rates also carry their error as an equivalent mean-input error,
 ``mu_equivalent_error_mV = (sim - theory) / (d nu / d mu)``, which makes
@@ -161,10 +161,10 @@ def network_rows(network: pd.DataFrame, scan: pd.DataFrame) -> list[dict]:
     Parameters
     ----------
     network : DataFrame
-        Rows of :func:`simulation.network.simulate_network` (one per point
+        Rows of :func:`mfval.simulation.network.simulate_network` (one per point
         and population).
     scan : DataFrame
-        Theory scan table (:func:`theory.scan.scan_table`).
+        Theory scan table (:func:`mfval.theory.scan.scan_table`).
     """
     rows = []
     for _, sim in network.iterrows():
@@ -244,7 +244,7 @@ def transfer_rows(
 ) -> list[dict]:
     """Measured transfer functions: amplitude and phase per frequency.
 
-    ``transfer`` holds rows of :func:`simulation.open_loop.simulate_transfer`
+    ``transfer`` holds rows of :func:`mfval.simulation.open_loop.simulate_transfer`
     for one or more working points and modes. The simulated phase is
     corrected for the detection latency (:func:`detection_latency`); the
     correction (deg) is in the ``correction`` column.
@@ -294,7 +294,7 @@ def transfer_rows(
 def theory_refit(sim: pd.DataFrame, params: dict, mode: str) -> dict:
     """Low-pass fit of the theory N(f) at the simulated frequencies, with the same weights.
 
-    The simulation's fit (:func:`simulation.open_loop.fit_transfer`) fits the
+    The simulation's fit (:func:`mfval.simulation.open_loop.fit_transfer`) fits the
     amplitude at the simulated (log-spaced) frequencies weighted by their SEs;
     nnmt's panel-C fit uses 199 linearly spaced frequencies, unweighted. The
     fit parameters depend on that design, so the check compares the two sides

@@ -38,12 +38,12 @@ class RunSettings:
     seed: int | None = None
     planted: str = "none"
     #: simulators to run; the first is compared with theory, the others with it
-    #: (:mod:`comparison.cross_simulator`)
+    #: (:mod:`mfval.comparison.cross_simulator`)
     simulators: list = field(default_factory=lambda: ["brian2"])
     #: closed-loop spectra at this point (V), None: not simulated
     closed_loop_point: tuple[float, float] | None = None
     closed_loop_options: dict = field(default_factory=dict)
-    #: theory computation path of the scan: "fast" or "nnmt" (:mod:`theory.fast_lif`)
+    #: theory computation path of the scan: "fast" or "nnmt" (:mod:`mfval.theory.fast_lif`)
     theory: str = "fast"
 
 
@@ -90,9 +90,9 @@ class ValidationResult:
     config: ValidationConfig
     #: simulator -> {"network", "transfer", "fits"} (every simulator run)
     by_simulator: dict = field(default_factory=dict)
-    #: Brian2 vs NEST rows (:func:`comparison.cross_simulator.cross_simulator_table`)
+    #: Brian2 vs NEST rows (:func:`mfval.comparison.cross_simulator.cross_simulator_table`)
     cross_simulator: pd.DataFrame = field(default_factory=pd.DataFrame)
-    #: closed-loop tables (comparison.closed_loop.ClosedLoopResult), or None
+    #: closed-loop tables (mfval.comparison.closed_loop.ClosedLoopResult), or None
     closed_loop: object = None
 
 
@@ -165,7 +165,7 @@ def run_validation(
     Parameters
     ----------
     params : dict
-        Loaded parameters (:func:`mfval.params.load_params`).
+        Loaded parameters (:func:`mfval.config.load_params`).
     settings : RunSettings
         Points, durations, seed and planted error.
     store : ResultStore, optional

@@ -176,7 +176,7 @@ def theory_error_tables(comparison: pd.DataFrame) -> dict[str, pd.DataFrame]:
 def render_report(
     result, figure_name: str, elapsed_s: float, command: str, exit_code: int | None = None
 ) -> str:
-    """The text of ``report.md`` for a :class:`comparison.pipeline.ValidationResult`."""
+    """The text of ``report.md`` for a :class:`mfval.comparison.pipeline.ValidationResult`."""
     comparison = result.comparison
     counts = comparison["verdict"].value_counts()
     settings = result.settings

@@ -2,7 +2,7 @@
 
 :func:`run_sweep` runs (or reads from the results store) one closed-loop
 simulation per g (external rates re-derived so that (mu, sigma) stay fixed;
-the external weights do not follow g, see :mod:`theory.closed_loop`), the
+the external weights do not follow g, see :mod:`mfval.theory.closed_loop`), the
 closed-loop theory per g, the predicted onsets (LIF theory, rate model), and
 an open-loop transfer-function simulation around f* for the semi-empirical
 prediction, and returns the tables of ``mfval sweep``.
@@ -137,9 +137,9 @@ def run_sweep(
     duration : float, optional
         Measured time per g, s (default ``sweep_duration`` of the closed-loop config),
         split into independent chunks of the network protocol's duration
-        (:func:`simulation.closed_loop.closed_loop_tasks`).
+        (:func:`mfval.simulation.closed_loop.closed_loop_tasks`).
     config : dict, optional
-        :func:`comparison.closed_loop.load_closed_loop_config`.
+        :func:`mfval.comparison.closed_loop.load_closed_loop_config`.
     simulator : {"brian2", "nest"}
         Simulator of the closed-loop and open-loop runs.
     """

@@ -1,6 +1,6 @@
 """Regenerate the golden values of the theory scan: ``tests/golden/theory_<name>.json``.
 
-The values come from the seed example's own loop (:mod:`theory.seed_loop`,
+The values come from the seed example's own loop (:mod:`mfval.theory.seed_loop`,
 nnmt objects, no project code in the numerics), for every working point of
 the parameter file's grid, with the versions of nnmt, numpy and scipy
 recorded. Run::

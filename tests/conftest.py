@@ -2,7 +2,7 @@
 
 Exit codes of ``pytest -m validation`` (pytest's own, plus two mapped here):
 0 every check passed (or was not judged, with its reason); 1 a check failed;
-2 bad input (a :class:`mfval.params.ParameterError`, e.g. a bad
+2 bad input (a :class:`mfval.config.ParameterError`, e.g. a bad
 ``params/validation.yaml``); 3 the Dask scheduler did not answer. (pytest
 itself uses 2 for an interrupted session, 4 for a usage error and 5 when no
 test was collected.)

@@ -2,7 +2,7 @@
 
 Each perturbation is a field of the spec of one simulator only (never a hook
 in production code); the other simulator runs the unperturbed spec. The
-rows of :mod:`comparison.cross_simulator` (k = 4 combined SEs, no allowance)
+rows of :mod:`mfval.comparison.cross_simulator` (k = 4 combined SEs, no allowance)
 must flag it. Reduced sizes (seconds to tens of seconds per simulation on 2
 cores): a network of 1000 E + 250 I neurons with the model's in-degrees
 (400, 100), 0.1 s warm-up + 0.4 s, 8 blocks; open loop with 8 frequencies x

@@ -1,6 +1,6 @@
 """The NEST backend: its numerical conventions, reproducibility, and the missing-extra error.
 
-The conventions that :mod:`simulation.nest_support` documents (device current
+The conventions that :mod:`mfval.simulation.model.nest_support` documents (device current
 latency, port 1's synaptic filter, spike and sample stamps) are checked here
 against deterministic NEST runs; the stimulus factor that the measurement
 divides out is therefore computed, not fitted to a judged run.

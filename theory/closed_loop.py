@@ -1,7 +1,7 @@
 """Closed-loop theory: linear response of the E-I network, rate model, instability onset.
 
 Pure functions of SI parameters (V, s, Hz; spectra in 1/s), as in
-:mod:`theory.mean_field`. Three descriptions of the recurrent network's
+:mod:`mfval.theory.mean_field`. Three descriptions of the recurrent network's
 linear dynamics around a working point share one form, an effective
 connectivity ``M(f)`` of shape (n_freq, n_pop, n_pop), [target, source]:
 

@@ -1,6 +1,6 @@
 """Store tasks of the closed-loop theory (kind ``closed_loop_theory``, ``onset_theory``).
 
-Thin wrappers that give :mod:`theory.closed_loop`'s pure functions a store
+Thin wrappers that give :mod:`mfval.theory.closed_loop`'s pure functions a store
 key (every parameter, the frequencies and the software versions) so that
 they are cached and distributable like every other task.
 """
@@ -37,7 +37,7 @@ def spectrum_frequencies(segment: float, f_max: float) -> np.ndarray:
 
 
 def point_theory(mu, sigma, network, frequencies, fit_frequencies, g=None) -> dict:
-    """:func:`theory.closed_loop.closed_loop_point` at relative inhibition g (task function)."""
+    """:func:`~mfval.theory.closed_loop.closed_loop_point` at relative inhibition g (a task)."""
     net = network if g is None else network_with_g(network, g)
     return closed_loop_point(mu, sigma, net, np.asarray(frequencies), np.asarray(fit_frequencies))
 

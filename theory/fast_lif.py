@@ -4,7 +4,7 @@ The functions here compute the same quantities as nnmt's pure functions for
 LIF neurons with exponentially decaying PSCs (``nnmt.lif.exp``, 'shift'
 method), with the same conventions, but without per-call mpmath and
 vectorized over working points and frequencies. nnmt stays the reference
-(``theory.mean_field`` selects either path; ``tests/test_fast_theory.py``
+(``mfval.theory.mean_field`` selects either path; ``tests/test_fast_theory.py``
 compares them).
 
 Conventions (as nnmt): SI units (V, s, Hz, Hz/V); potentials relative to the

@@ -2,7 +2,7 @@
 
 All inputs and outputs are plain floats and numpy arrays in SI units
 (V, s, Hz, Hz/V). The network dictionary is the ``network`` section returned
-by :func:`mfval.params.load_params`.
+by :func:`mfval.config.load_params`.
 
 Two computation paths, selected by the ``theory`` argument of every function
 here (:data:`THEORY_PATHS`):
@@ -11,7 +11,7 @@ here (:data:`THEORY_PATHS`):
   arguments that the seed example's ``nnmt.models.Basic`` network would
   pass, so the numbers are the seed's numbers. The reference.
 - ``"fast"`` (default): the same formulas in vectorized numpy/scipy
-  (:mod:`theory.fast_lif`, no per-call mpmath); agrees with nnmt to 1e-9
+  (:mod:`mfval.theory.fast_lif`, no per-call mpmath); agrees with nnmt to 1e-9
   relative or better (``tests/test_fast_theory.py``).
 """
 
@@ -76,7 +76,7 @@ class NnmtArrays:
 
     def rate_args(self) -> tuple:
         """Leading arguments of the rate solvers (J, K, V_0_rel, V_th_rel, tau_m,
-        tau_r, tau_s, J_ext, K_ext), as :mod:`theory.fast_lif` and nnmt take them."""
+        tau_r, tau_s, J_ext, K_ext), as :mod:`mfval.theory.fast_lif` and nnmt take them."""
         return (
             self.J,
             self.K,
@@ -159,7 +159,7 @@ def working_point(
 
     Solves the self-consistency equations from zero initial rates (nnmt's
     default ODE method), as ``nnmt.lif.exp.working_point`` does; the fast
-    path runs the same solver on :func:`theory.fast_lif.firing_rate_shift`.
+    path runs the same solver on :func:`mfval.theory.fast_lif.firing_rate_shift`.
 
     Returns
     -------

@@ -1,10 +1,10 @@
 """The theory scan over the (mu, sigma) grid: parallel, cached, tidy output.
 
-:func:`run_scan` computes :func:`theory.mean_field.analyze_point` for every
+:func:`run_scan` computes :func:`mfval.theory.mean_field.analyze_point` for every
 working point of the grid in worker processes, stores each result in the
 results store (keyed by a hash of every parameter, the analysis frequencies,
 the computation path ``theory`` -- "fast" or "nnmt", see
-:mod:`theory.mean_field` -- and the versions of nnmt, numpy and scipy), and
+:mod:`mfval.theory.mean_field` -- and the versions of nnmt, numpy and scipy), and
 returns tidy DataFrames.
 An infeasible working point is reported in the ``status`` and ``error``
 columns instead of stopping the scan.

@@ -14,7 +14,7 @@ from mfval.theory.mean_field import nnmt_arrays
 def model_spectrum(point: dict, network: dict, model: str, factor=None) -> np.ndarray:
     """PSD (1/s, (n_freq, n_pop)) of the LIF theory or rate model, N scaled by ``factor``.
 
-    ``point`` is a :func:`theory.closed_loop.closed_loop_point` result for
+    ``point`` is a :func:`mfval.theory.closed_loop.closed_loop_point` result for
     ``network``; ``factor`` (complex, (n_freq,)) multiplies the transfer
     function (the low-pass of the rate model), default 1.
     """

@@ -5,7 +5,7 @@ estimators) at calibration seeds, which must lie in the calibration range of
 ``params/validation.yaml`` (disjoint from every verification seed), with the
 durations times ``calibration.duration_factor``; pools the seeds per
 simulator (inverse-variance weighted), keeps only what all simulators agree
-on (:func:`comparison.calibration.combine_simulators`) and writes the
+on (:func:`mfval.comparison.calibration.combine_simulators`) and writes the
 expected-deviation file named in ``params/validation.yaml`` with a record of
 the command, seeds, durations, points, versions, code fingerprints, git
 commit and date. ``--simulator`` names the simulators to run

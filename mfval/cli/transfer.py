@@ -1,9 +1,9 @@
 """``mfval transfer``: simulated transfer functions of open-loop neurons, and their fits.
 
 Writes ``OUT/simulation_transfer_functions.csv`` (one row per working point,
-mode and frequency; see :func:`simulation.open_loop.simulate_transfer`) and
+mode and frequency; see :func:`mfval.simulation.open_loop.simulate_transfer`) and
 ``OUT/simulation_fits.csv`` (one row per working point and mode; see
-:func:`simulation.open_loop.fit_transfer`). Every working point is one task
+:func:`mfval.simulation.open_loop.fit_transfer`). Every working point is one task
 of the results store: a rerun with the same parameters, seed and versions
 reads the stored result.
 """

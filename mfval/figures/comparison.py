@@ -146,7 +146,7 @@ def comparison_figure(result, params: dict):
 
     Parameters
     ----------
-    result : comparison.pipeline.ValidationResult
+    result : mfval.comparison.pipeline.ValidationResult
     params : dict
     """
     scan = _with_deviations(result.scan, result.network, result.fits)

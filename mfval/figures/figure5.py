@@ -1,7 +1,7 @@
 """Figure 5 of Senk et al. 2020 from the tidy theory tables (panels A, B, C).
 
 :func:`figure5` draws the theory-only figure of the seed example and returns
-the figure and a dict of its axes, so that :mod:`comparison.figure` can
+the figure and a dict of its axes, so that :mod:`mfval.figures.comparison` can
 overlay simulation results on the same panels. The heatmaps adapt to any
 grid size.
 """
@@ -133,7 +133,7 @@ def figure5(
     Parameters
     ----------
     scan, transfer : DataFrame
-        Tables of :func:`theory.scan.scan_table` and :func:`theory.scan.transfer_table`.
+        Tables of :func:`mfval.theory.scan.scan_table` and :func:`mfval.theory.scan.transfer_table`.
     params : dict
         Loaded parameters (for marked points and the stability point).
     width : float
@@ -141,7 +141,7 @@ def figure5(
     extra : dict, optional
         A fourth heatmap per row: ``{"A": (column, title, scale), "C": ...}``,
         drawn with a diverging colour scale centred on zero (used by
-        :mod:`comparison.figure` for deviation maps; columns of ``scan``).
+        :mod:`mfval.figures.comparison` for deviation maps; columns of ``scan``).
 
     Returns
     -------

@@ -1,5 +1,38 @@
-"""The closed-loop protocol (spectra, CV, Fano factor) on the network protocol's binary.
+"""Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
 
-``spec`` (plain data), one module per backend (``brian2``, ``nest``), ``measure`` (pure
-functions of a Recording, with SEs), ``tasks`` (store keys, task functions, dispatch).
+Files (the same in every protocol): ``spec`` (plain data: model, drive, stimulus,
+seed, perturbation, and the helpers every backend needs), one module per backend
+(``brian2``, ``nest``) that turns a spec into a
+:class:`~mfval.simulation.model.recording.Recording`, ``measure`` (pure functions of a
+Recording, with standard errors) and ``tasks`` (store keys, task functions, the
+dispatch to a backend). Backends and measurements import ``spec``, never ``tasks``.
+
+Built on the network protocol's three layers (:mod:`mfval.simulation.network`):
+the specs (:func:`closed_loop_specs`: :class:`mfval.simulation.network.NetworkSpec`
+at a working point, optionally with another relative inhibition g, external
+rates re-derived so that (mu, sigma) stay fixed, see
+:mod:`mfval.theory.closed_loop`), a backend run of each into a
+:class:`mfval.simulation.model.recording.Recording` (Brian2 or NEST; the raw recording is
+kept in the results store, kind ``network_recording``, so new measurements do
+not re-simulate), and the pure measurements :func:`measure_chunk` (per
+recording) and :func:`pool_chunks` / :func:`closed_loop_tables` (pooled).
+
+Chunks: the measured time is split into independent chunks with the network
+protocol's warm-up and duration (``network_warmup``, ``network_duration``),
+each with its own seed (:func:`chunk_seed`, a hash of the measurement's seed
+and the chunk index): a chunk is an independent realization (connectivity,
+initial state, drive). With the network protocol's durations the chunks
+share its compiled Brian2 binary (no compilation of their own) and run as
+separate store tasks (:func:`closed_loop_tasks`, kind ``closed_loop_chunk``),
+in parallel and cached one by one. The pooled spectrum is the mean over the
+segments of all chunks; standard errors come from the spread between chunks
+(:func:`pool_chunks`).
+
+Window: as :mod:`mfval.simulation.network.measure` (detection steps w + 1 .. w + n
+after the warm-up of w steps; spikes binned by their exact integer step).
+
+Planted error (``delay_scale``): the recurrent delay of the simulated network
+only is multiplied by this factor; the theory (external rates, predictions)
+keeps the parameter file's delay. Open-loop checks cannot see it (rates and
+transfer function do not depend on the delay), the spectra must.
 """

@@ -1,4 +1,9 @@
-"""TODO docstring (mfval.simulation.closed_loop.measure)."""
+"""Closed-loop measurements: pure functions of network Recordings, with SEs.
+
+Per chunk (:func:`measure_chunk`): population-rate spectra, ISI CVs and Fano factors
+in the measurement window; pooled over chunks (:func:`pool_chunks`,
+:func:`closed_loop_tables`) with standard errors from the spread between chunks.
+"""
 
 from __future__ import annotations
 
@@ -41,8 +46,8 @@ def recording_window(recording, spec) -> dict:
 
     Parameters
     ----------
-    recording : simulation.recording.Recording
-    spec : simulation.network.NetworkSpec
+    recording : mfval.simulation.model.recording.Recording
+    spec : mfval.simulation.network.NetworkSpec
 
     Returns
     -------
@@ -87,9 +92,9 @@ def measure_window(window: dict, measure: dict | None = None) -> dict:
     dict: ``segment_psd`` (1/s, (n_segments, n_pop, n_freq)), ``frequencies``
     (Hz), ``segment_s`` (s), ``counts`` (spikes in the window, (n_pop,)),
     ``n_steps``, ``dt`` (s), ``sizes``, ``names``, ``isi_moments`` (per
-    population, :func:`simulation.population_activity.isi_window_moments`),
+    population, :func:`mfval.simulation.estimators.activity.isi_window_moments`),
     ``count_moments`` (per population,
-    :func:`simulation.population_activity.window_count_moments` in windows of
+    :func:`mfval.simulation.estimators.activity.window_count_moments` in windows of
     ``fano_window``), ``rate_se_hz`` ((n_pop,), nan: set by :func:`measure_chunk`).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
@@ -208,7 +213,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     CV: of the interval distribution pooled over the neurons of every chunk,
     with window-corrected moments
-    (:func:`simulation.population_activity.isi_window_moments`), so that it
+    (:func:`mfval.simulation.estimators.activity.isi_window_moments`), so that it
     does not depend on the chunk length (the mean of per-neuron CVs of 1 s
     windows is biased low, by -1.6 % against a 10 s window at (10, 10) mV).
     Fano factor: summed count variances over summed mean counts.
@@ -222,7 +227,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     Returns
     -------
-    dict: ``spectrum`` (as :func:`simulation.population_activity.rate_spectrum`,
+    dict: ``spectrum`` (as :func:`mfval.simulation.estimators.activity.rate_spectrum`,
     pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
     one dict per population with ``population, rate_hz, rate_se_hz, cv,
     cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,

@@ -1,4 +1,10 @@
-"""TODO docstring (mfval.simulation.closed_loop.spec)."""
+"""Closed-loop protocol spec: network specs of the chunks at a working point.
+
+:func:`closed_loop_specs` builds one :class:`~mfval.simulation.network.spec.NetworkSpec`
+per chunk (its own seed, :func:`chunk_seed`), optionally at another relative
+inhibition g or with a scaled recurrent delay (planted error). See
+:mod:`mfval.simulation.closed_loop` for the protocol.
+"""
 
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ def chunk_seed(seed: int, index: int) -> int:
 
 
 def params_for(params: dict, g: float | None = None, delay_scale: float = 1.0) -> dict:
-    """Parameters with relative inhibition g (theory.closed_loop) and scaled delay."""
+    """Parameters with relative inhibition g (mfval.theory.closed_loop) and scaled delay."""
     from mfval.theory.closed_loop import network_with_g
 
     out = {k: copy.deepcopy(params[k]) for k in ("network", "simulation") if k in params}
@@ -64,7 +70,7 @@ def closed_loop_spec(
     backend: dict | None = None,
     theory: dict | None = None,
 ):
-    """The :class:`simulation.network.NetworkSpec` of one closed-loop chunk (checked).
+    """The :class:`mfval.simulation.network.NetworkSpec` of one closed-loop chunk (checked).
 
     Parameters
     ----------
@@ -81,9 +87,9 @@ def closed_loop_spec(
     duration, warmup : float, optional
         s; defaults ``params['simulation']`` network_duration, network_warmup.
     simulator, backend
-        As :func:`simulation.network.make_network_spec`.
+        As :func:`mfval.simulation.network.make_network_spec`.
     theory : dict, optional
-        :func:`simulation.network.theory_for_point` at this g (computed if not given).
+        :func:`mfval.simulation.network.theory_for_point` at this g (computed if not given).
     """
     from mfval.simulation.network.spec import make_network_spec, theory_for_point
 

@@ -1,33 +1,8 @@
-"""Closed-loop protocol: the E-I network's population-rate spectra, CVs and Fano factors.
+"""Closed-loop protocol tasks: chunks of the network protocol, stored one by one.
 
-Built on the network protocol's three layers (:mod:`simulation.network`):
-the specs (:func:`closed_loop_specs`: :class:`simulation.network.NetworkSpec`
-at a working point, optionally with another relative inhibition g, external
-rates re-derived so that (mu, sigma) stay fixed, see
-:mod:`theory.closed_loop`), a backend run of each into a
-:class:`simulation.recording.Recording` (Brian2 or NEST; the raw recording is
-kept in the results store, kind ``network_recording``, so new measurements do
-not re-simulate), and the pure measurements :func:`measure_chunk` (per
-recording) and :func:`pool_chunks` / :func:`closed_loop_tables` (pooled).
-
-Chunks: the measured time is split into independent chunks with the network
-protocol's warm-up and duration (``network_warmup``, ``network_duration``),
-each with its own seed (:func:`chunk_seed`, a hash of the measurement's seed
-and the chunk index): a chunk is an independent realization (connectivity,
-initial state, drive). With the network protocol's durations the chunks
-share its compiled Brian2 binary (no compilation of their own) and run as
-separate store tasks (:func:`closed_loop_tasks`, kind ``closed_loop_chunk``),
-in parallel and cached one by one. The pooled spectrum is the mean over the
-segments of all chunks; standard errors come from the spread between chunks
-(:func:`pool_chunks`).
-
-Window: as :mod:`simulation.network_measure` (detection steps w + 1 .. w + n
-after the warm-up of w steps; spikes binned by their exact integer step).
-
-Planted error (``delay_scale``): the recurrent delay of the simulated network
-only is multiplied by this factor; the theory (external rates, predictions)
-keeps the parameter file's delay. Open-loop checks cannot see it (rates and
-transfer function do not depend on the delay), the spectra must.
+The closed loop has no backend of its own: each chunk is a
+:class:`~mfval.simulation.network.spec.NetworkSpec` run by the network protocol's
+backends (:func:`mfval.simulation.network.tasks.stored_recording`).
 """
 
 from __future__ import annotations
@@ -102,7 +77,7 @@ def closed_loop_tasks(
     ``options``: duration, chunk_duration, warmup, g, delay_scale,
     simulator, backend (see :func:`closed_loop_specs`) and ``measure``
     (overrides of :data:`DEFAULT_MEASURE`). A chunk's key is its recording's
-    key (:func:`simulation.network.recording_key`) and the settings of the
+    key (:func:`mfval.simulation.network.recording_key`) and the settings of the
     per-chunk measurement, so chunks are cached one by one.
     """
     from mfval.simulation.network.tasks import recording_key

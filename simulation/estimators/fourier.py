@@ -102,7 +102,7 @@ def fourier_response(
         Sign of each neuron's modulation (default +1): a neuron driven with
         -dmu contributes its response with the opposite sign, so that the
         estimate of a cell is the mean over its neurons of the response per
-        dmu (antithetic design, :mod:`simulation.open_loop`).
+        dmu (antithetic design, :mod:`mfval.simulation.open_loop`).
 
     Returns
     -------

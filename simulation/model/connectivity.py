@@ -1,4 +1,4 @@
-"""TODO docstring (mfval.simulation.model.connectivity)."""
+"""Fixed in-degree connectivity without autapses or multapses (shared by every backend)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Choice of target (measured here, see ``benchmarks/network_sim.py``):
 ``cpp_standalone`` without OpenMP is the default of the network. One binary
 is compiled per process and network structure and run again for every seed
-and working point (:func:`simulation.network.simulate_network` sets seed,
+and working point (:func:`mfval.simulation.network.simulate_network` sets seed,
 connectivity, initial state and rates at run time); a compiled copy is kept
 as a template (:func:`standalone_template_dir`), so later processes only pay
 code generation (~2.5 s instead of ~20 s). The Cython runtime

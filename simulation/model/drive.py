@@ -1,4 +1,4 @@
-"""TODO docstring (mfval.simulation.model.drive)."""
+"""Checks of a simulation's duration and Poisson drive (shared by every protocol)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ imported only when a NEST backend is selected; without it, :func:`import_nest`
 raises an ImportError that says how to install it.
 
 NEST's numerical conventions, and how the Recording accounts for them
-(:mod:`simulation.recording`; all verified against deterministic NEST runs
+(:mod:`mfval.simulation.model.recording`; all verified against deterministic NEST runs
 in ``tests/test_nest.py``):
 
 - Grid-based ``iaf_psc_exp`` (not the ``_ps`` precise-spike variant): spike
@@ -153,7 +153,7 @@ def stimulus_factor(frequencies, network: dict, dt: float, mode: str) -> np.ndar
 
     The backend injects the current C dmu / tau_m cos(w t) into port 1
     (``mode="synaptic"``) or port 0 (``"membrane"``); the ideal response of
-    V is dmu H(w) (:func:`simulation.lif.modulation_filter`). The factor is
+    V is dmu H(w) (:func:`mfval.simulation.model.lif.modulation_filter`). The factor is
     the exact discrete response times C / tau_m, divided by H(w), for the
     *nominal* parameters (a perturbation of the simulated model is not
     corrected).

@@ -1,8 +1,8 @@
 """What a simulator backend returns: spikes and sampled state on the time grid, and metadata.
 
 A :class:`Recording` is the only thing a backend (Brian2, NEST) hands to the
-measurements (:mod:`simulation.network_measure`,
-:mod:`simulation.open_loop_measure`); the measurements never ask which
+measurements (:mod:`mfval.simulation.network.measure`,
+:mod:`mfval.simulation.open_loop.measure`); the measurements never ask which
 simulator produced it, they read the numerical conventions from it.
 
 Time-grid conventions (shared by every backend; a backend that cannot meet
@@ -21,7 +21,7 @@ one says so in :attr:`Recording.conventions` and the measurement refuses it):
     Synaptic currents are sampled at grid time k dt *after* all input jumps
     that take effect at k dt (external Poisson counts and recurrent spikes
     arriving then); over the following step they decay continuously. The
-    realized-mean-input estimator of :mod:`simulation.network_measure`
+    realized-mean-input estimator of :mod:`mfval.simulation.network.measure`
     depends on this (see there).
 ``stimulus_factor`` (open-loop protocol only, complex per frequency)
     The modulation of the mean input that the membrane actually sees at the

@@ -1,19 +1,19 @@
 """Brian2 backend of the E-I network protocol: ``run_network_brian2(spec) -> Recording``.
 
-Builds the network of a :class:`simulation.network.NetworkSpec` in Brian2
-(model of :mod:`simulation.lif`, connectivity of
-:func:`simulation.network.build_connectivity`) and returns the raw
-:class:`simulation.recording.Recording`; the measurements live in
-:mod:`simulation.network_measure`.
+Builds the network of a :class:`mfval.simulation.network.NetworkSpec` in Brian2
+(model of :mod:`mfval.simulation.model.lif`, connectivity of
+:func:`mfval.simulation.network.build_connectivity`) and returns the raw
+:class:`mfval.simulation.model.recording.Recording`; the measurements live in
+:mod:`mfval.simulation.network.measure`.
 
 - External drive: Poisson counts per step and source drawn **exactly** from
-  Poisson(rate * dt) (:data:`simulation.lif.FAST_POISSON_INPUT_CODE` for C++
+  Poisson(rate * dt) (:data:`mfval.simulation.model.lif.FAST_POISSON_INPUT_CODE` for C++
   standalone and Cython: by default inversion of a tabulated CDF with a guide
   table, one uniform for lam < 100, Brian2's PTRS sampler above, see
-  :func:`simulation.lif.table_poisson_function`; Brian2's ``poisson()`` for
+  :func:`mfval.simulation.model.lif.table_poisson_function`; Brian2's ``poisson()`` for
   other targets), so there is no rate * dt <= 1 limit and no binomial variance
   deficit. A binomial split exists only as a perturbation of the spec
-  (``poisson_split_p``), see :func:`simulation.network.check_poisson_drive`.
+  (``poisson_split_p``), see :func:`mfval.simulation.network.check_poisson_drive`.
 - Targets: ``cpp_standalone`` (default) compiles one binary per process and
   network structure (:func:`structure_key`: network parameters, dt, warm-up +
   duration, recorded count, perturbation options compiled into the code,
@@ -23,9 +23,9 @@ Builds the network of a :class:`simulation.network.NetworkSpec` in Brian2
   tested).
 - Seeds: ``brian2.seed(seed)`` (Cython) or the same seeding of the standalone
   generators at run time for the Poisson drive; connectivity, initial v and
-  recorded neurons come from :func:`simulation.network.initial_state`.
+  recorded neurons come from :func:`mfval.simulation.network.initial_state`.
 
-Conventions of the Recording (see :mod:`simulation.recording`): Brian2's
+Conventions of the Recording (see :mod:`mfval.simulation.model.recording`): Brian2's
 SpikeMonitor stores the clock time t of the step in which the state was
 advanced from t to t + dt and found above threshold, so ``spike_step =
 round(t / dt) + 1``. The synaptic current is recorded ``before_groups``, i.e.
@@ -62,8 +62,8 @@ def _input_code(
     """Per-step external drive code and namespace additions.
 
     ``fast_poisson``: False or ``"brian2"`` (Brian2's ``poisson()``), True or
-    ``"inversion"`` (:func:`simulation.lif.fast_poisson_function`),
-    ``"table"`` (:func:`simulation.lif.table_poisson_function`).
+    ``"inversion"`` (:func:`mfval.simulation.model.lif.fast_poisson_function`),
+    ``"table"`` (:func:`mfval.simulation.model.lif.table_poisson_function`).
     """
     from mfval.simulation.model.lif import (
         FAST_POISSON_INPUT_CODE,
@@ -117,9 +117,9 @@ def build_brian_network(
     ----------
     network : dict
         Network parameters as simulated (SI), i.e. with any perturbation of
-        the spec applied (:meth:`simulation.network.NetworkSpec.simulated_network`).
+        the spec applied (:meth:`mfval.simulation.network.NetworkSpec.simulated_network`).
     conn : dict
-        From :func:`simulation.network.build_connectivity`.
+        From :func:`mfval.simulation.network.build_connectivity`.
     lam : array of shape (2,)
         Expected external counts per step (exc., inh. source).
     v0 : array
@@ -129,7 +129,7 @@ def build_brian_network(
     record_idx : array
         Neurons whose current is recorded.
     split : dict, optional
-        Perturbation: binomial split (from :func:`simulation.network.check_poisson_drive`).
+        Perturbation: binomial split (from :func:`mfval.simulation.network.check_poisson_drive`).
     fast_poisson : bool or str
         Exact Poisson sampler (Cython only), see :func:`_input_code`:
         ``"inversion"`` (True; 1.8x faster drive than Brian2's ``poisson()``
@@ -296,7 +296,7 @@ def structure_key(spec) -> str:
 
 
 def run_network_brian2(spec, report: str | None = None) -> Recording:
-    """Simulate a :class:`simulation.network.NetworkSpec` with Brian2; the raw Recording.
+    """Simulate a :class:`mfval.simulation.network.NetworkSpec` with Brian2; the raw Recording.
 
     Backend options (``spec.backend``): ``target`` (``"cpp_standalone"``,
     default, ``"cython"`` or ``"numpy"``), ``openmp_threads`` (standalone;

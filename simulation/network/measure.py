@@ -1,10 +1,10 @@
 """Measurements of an E-I network Recording, shared by every simulator backend.
 
 Every function is pure: ``measure_*(recording, spec)`` with a
-:class:`simulation.recording.Recording` and the
-:class:`simulation.network.NetworkSpec` it was simulated from; each value
+:class:`mfval.simulation.model.recording.Recording` and the
+:class:`mfval.simulation.network.NetworkSpec` it was simulated from; each value
 comes with a standard error. :func:`measure_network` assembles the table of
-:func:`simulation.network.network_task` (one row per population); each of
+:func:`mfval.simulation.network.network_task` (one row per population); each of
 its measured columns comes from exactly one function here:
 
 ==========================================  ===============================

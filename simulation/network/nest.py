@@ -1,13 +1,13 @@
 """NEST backend of the E-I network protocol: ``run_network_nest(spec) -> Recording``.
 
-The model of :mod:`simulation.network` in NEST 3.10 (optional extra, see
-:mod:`simulation.nest_support` for NEST's numerical conventions):
+The model of :mod:`mfval.simulation.network` in NEST 3.10 (optional extra, see
+:mod:`mfval.simulation.model.nest_support` for NEST's numerical conventions):
 
 - ``iaf_psc_exp`` neurons (grid-based, exact propagation), parameters of
   ``spec.simulated_network()`` (perturbation applied), populations in order
   (node id = global index + 1);
 - recurrent connections: the realization of
-  :func:`simulation.network.build_connectivity` for the spec's seed (fixed
+  :func:`mfval.simulation.network.build_connectivity` for the spec's seed (fixed
   in-degree, no autapses, no multapses; the same as the Brian2 backend),
   created with ``nest.Connect(pre_ids, post_ids, "one_to_one")``, weight
   W[t, s] (pA), delay ``network['delay']``;
@@ -15,7 +15,7 @@ The model of :mod:`simulation.network` in NEST 3.10 (optional extra, see
   connected ``all_to_all`` with weights W_ext[t, :] and delay dt; NEST's
   generator sends an independent exact Poisson train to every target (a
   count per step, no rate * dt limit);
-- initial state: v0 of :func:`simulation.network.initial_state`; the
+- initial state: v0 of :func:`mfval.simulation.network.initial_state`; the
   synaptic currents start at 0 (NEST does not let them be set; Brian2
   starts at the mean I0): a difference of the first few tau_s = 0.5 ms,
   long gone after the warm-up;
@@ -42,7 +42,7 @@ from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
 
 
 def run_network_nest(spec) -> Recording:
-    """Simulate a :class:`simulation.network.NetworkSpec` with NEST; the raw Recording.
+    """Simulate a :class:`mfval.simulation.network.NetworkSpec` with NEST; the raw Recording.
 
     Backend options (``spec.backend``): ``threads`` (NEST
     ``local_num_threads``, default 1).

@@ -1,4 +1,10 @@
-"""TODO docstring (mfval.simulation.network.spec)."""
+"""Network protocol spec: plain data that fully defines a run of the E-I network.
+
+:class:`NetworkSpec` (model, connectivity rule, drive, durations, seed, recorded
+neurons, simulator options) with its :class:`NetworkPerturbation` (planted errors),
+built by :func:`make_network_spec`; :func:`initial_state` is the helper every backend
+needs. See :mod:`mfval.simulation.network` for the protocol.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ SIMULATORS = ("brian2", "nest")
 def theory_for_point(mu: float, sigma: float, params: dict) -> dict:
     """nu_ext (Hz) and the self-consistent rates (Hz) for (mu, sigma) in V.
 
-    Raises :class:`theory.mean_field.InfeasibleWorkingPointError` (naming
+    Raises :class:`mfval.theory.mean_field.InfeasibleWorkingPointError` (naming
     mu and sigma) for a point the theory cannot realize.
     """
     from mfval.theory.mean_field import external_rates_for_fixed_input, nnmt_arrays, working_point

@@ -1,53 +1,8 @@
-"""The E-I network protocol at one working point: spec, backends, measurements.
+"""Network protocol tasks: dispatch a spec to its backend, store keys, task functions.
 
-Three layers (design, "Simulation protocols"):
-
-- :class:`NetworkSpec` (this module): plain data that fully defines a run:
-  model parameters, fixed in-degree connectivity rule, drive (the theory's
-  external rates), durations, seed, recorded neurons, simulator and its
-  options, and any deliberate :class:`NetworkPerturbation` (planted errors
-  live here, nowhere else). :func:`make_network_spec` builds it from the
-  parameters and the theory.
-- backends ``run(spec) -> Recording``: :func:`run_network` dispatches to
-  :func:`simulation.network_brian2.run_network_brian2` (default) or
-  :func:`simulation.network_nest.run_network_nest` (optional extra,
-  imported only when selected).
-- measurements of :mod:`simulation.network_measure`, pure functions of
-  (recording, spec), shared by every backend: :func:`measure_network` gives
-  the table :func:`simulate_network` and :func:`network_task` return.
-
-Model (both backends): all neurons are the shared LIF model of
-:mod:`simulation.lif` (NEST ``iaf_psc_exp`` semantics, exact integration,
-potentials relative to E_L), populations in the order of ``network
-['populations']`` (E first, then I), neuron indices global in that order.
-
-- Recurrent connectivity: fixed in-degree. Every neuron of target population
-  t receives exactly ``K[t, s]`` connections from population s, drawn
-  **without replacement** (no multapses), never from itself (no autapses):
-  for each target, the ``K`` smallest of uniform random keys over the source
-  population, with the key of the target itself set above all others
-  (vectorized ``argpartition``, :func:`build_connectivity`). PSC amplitude
-  ``W[t, s]``, one delay ``network['delay']`` for all recurrent connections.
-  Both backends use the same realization (from the spec's seed), so that a
-  cross-simulator comparison is not blurred by quenched disorder that the
-  block standard errors do not sample.
-- External drive: two Poisson sources per neuron (K_ext = 1 each) at the
-  rates ``nu_ext`` that the theory derives for (mu, sigma), weights
-  ``W_ext[t, :]``, exact Poisson counts per step.
-- Initial state: v uniform in [V_reset, V_th) (relative), I at its mean
-  value C mu / tau_m; a warm-up is simulated and discarded
-  (:func:`initial_state`).
-- Seeds: a ``numpy.random.RandomState(seed)`` for connectivity, initial v
-  and recorded neurons; the simulator's own generator, seeded with the same
-  seed, for the Poisson drive. Same seed and options, same numbers.
-
-Perturbations (:class:`NetworkPerturbation`, to prove that the checks can
-fail): a factor on any recurrent pathway's weight, a dropped external
-source, a binomial split of the Poisson drive (refused above
-``max_poisson_p`` unless explicitly allowed), and a different synaptic time
-constant with the PSC charge W tau_s kept. They change what is simulated,
-never the measurement, which interprets the Recording with the nominal
-parameters.
+:func:`run_network` runs a :class:`~mfval.simulation.network.spec.NetworkSpec` on its
+simulator; :func:`network_task` is the store task of ``mfval run`` (raw recording kept
+in the store, kind ``network_recording``; measured table, kind ``network``).
 """
 
 from __future__ import annotations
@@ -76,7 +31,10 @@ RECORDING_SCHEMA = 1
 
 
 def run_network(spec: NetworkSpec, report: str | None = None):
-    """Run ``spec`` on its simulator; the raw :class:`simulation.recording.Recording`."""
+    """Run ``spec`` on its simulator; the raw :class:`~mfval.simulation.model.recording.Recording`.
+
+    Dispatches to the backend module of ``spec.simulator`` (``brian2`` or ``nest``).
+    """
     if spec.simulator == "brian2":
         from mfval.simulation.network.brian2 import run_network_brian2
 
@@ -111,7 +69,7 @@ def simulate_network(
     """Spec, run and measurement of the E-I network at (mu, sigma) in one call.
 
     Convenience for scripts and tests: :func:`make_network_spec`, then
-    :func:`run_network`, then :func:`simulation.network_measure.measure_network`.
+    :func:`run_network`, then :func:`mfval.simulation.network.measure.measure_network`.
     ``target``, ``openmp_threads``, ``poisson_sampler`` are Brian2 backend
     options, ``threads`` NEST's; ``planted`` accepts the planted-error
     keywords of :meth:`NetworkPerturbation.from_options` (``weight_scale_exc``,
@@ -121,7 +79,7 @@ def simulate_network(
     Returns
     -------
     pandas.DataFrame
-        :func:`simulation.network_measure.measure_network`; with
+        :func:`mfval.simulation.network.measure.measure_network`; with
         ``return_details``, a tuple ``(frame, details)`` with ``spike_i``,
         ``spike_t`` (detection times, s), ``connectivity``, ``record_idx``,
         ``record_t``, ``record_I``, ``lam``, ``v0``, ``recording``, ``spec``.
@@ -239,7 +197,7 @@ def network_task(mu: float, sigma: float, params: dict, seed: int | None = None,
     Brian2 backend options ``target``, ``openmp_threads``,
     ``poisson_sampler``, NEST's ``threads``, ``report``, and the planted-error
     keywords of :meth:`NetworkPerturbation.from_options`. The result is the
-    DataFrame of :func:`simulation.network_measure.measure_network`; the raw
+    DataFrame of :func:`mfval.simulation.network.measure.measure_network`; the raw
     recording is stored too (kind ``network_recording``), so a new
     measurement does not re-simulate.
     """

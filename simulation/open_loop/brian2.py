@@ -3,12 +3,12 @@
 Modulation without losing exact integration: the subthreshold system is
 linear, so the response of v to the deterministic modulation
 delta_mu(t) = Re[dmu e^{i w t}] is known in closed form, v_mod(t) =
-Re[dmu H(w) e^{i w t}] with H of :func:`simulation.lif.modulation_filter`
+Re[dmu H(w) e^{i w t}] with H of :func:`mfval.simulation.model.lif.modulation_filter`
 (through the synaptic current or into the membrane). The state variable
 holds v - v_mod and the threshold is ``v + v_mod > V_th``
-(:mod:`simulation.lif`), so every grid value of the total potential is exact.
+(:mod:`mfval.simulation.model.lif`), so every grid value of the total potential is exact.
 
-Recording conventions (:mod:`simulation.recording`):
+Recording conventions (:mod:`mfval.simulation.model.recording`):
 
 - ``spike_step = round(t / dt) + 1``: Brian2 labels a spike with the clock
   time t at the start of the step that advanced the state to t + dt;
@@ -34,7 +34,7 @@ total time, compiled-in planted latency, Brian2 version; see
 set and amplitude: the seed, the Poisson means ``lam_exc``/``lam_inh``, the
 modulation ``f_mod``/``mod_amp``/``mod_phase`` and the initial potentials are
 set at run time (``run_args``; the seed from a file read by ``main``). A
-compiled copy is kept as a template (:mod:`simulation.device`), so later
+compiled copy is kept as a template (:mod:`mfval.simulation.model.device`), so later
 processes only pay code generation. ``cython`` and ``numpy``: Brian2's
 runtime. ``cpp_standalone`` and ``cython`` draw the Poisson counts from
 Brian2's ``poisson()`` with identically seeded generators, so the same seed
@@ -93,7 +93,7 @@ class OpenLoopArrays:
         Seed of the Poisson drive.
     poisson_sampler : {"table", "brian2"}
         Exact Poisson sampler of the drive (compiled in): tabulated CDF
-        inversion with a guide table (:func:`simulation.lif.table_poisson_function`,
+        inversion with a guide table (:func:`mfval.simulation.model.lif.table_poisson_function`,
         Cython and C++) or Brian2's ``poisson()``. Both are exact; they give
         different realizations.
     """
@@ -300,7 +300,7 @@ def run_open_loop(arrays: OpenLoopArrays, target: str = "cpp_standalone") -> dic
 
 
 def transfer_arrays(spec) -> OpenLoopArrays:
-    """The :class:`OpenLoopArrays` of a :class:`simulation.open_loop.TransferSpec`."""
+    """The :class:`OpenLoopArrays` of a :class:`mfval.simulation.open_loop.TransferSpec`."""
     from mfval.simulation.model.lif import modulation_filter
     from mfval.simulation.open_loop.spec import neuron_layout
 
@@ -336,7 +336,7 @@ def transfer_arrays(spec) -> OpenLoopArrays:
 
 
 def run_transfer_brian2(spec) -> Recording:
-    """Simulate a :class:`simulation.open_loop.TransferSpec` with Brian2; the raw Recording."""
+    """Simulate a :class:`~mfval.simulation.open_loop.spec.TransferSpec` with Brian2 (Recording)."""
     import brian2 as b2
 
     target = spec.backend_options()["target"]

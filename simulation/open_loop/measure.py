@@ -1,22 +1,22 @@
 """Measurements of an open-loop Recording, shared by every simulator backend.
 
 :func:`measure_transfer` returns the table of
-:func:`simulation.open_loop.transfer_task` (one row per frequency). Its
+:func:`mfval.simulation.open_loop.transfer_task` (one row per frequency). Its
 measured columns come from:
 
 ================================================  ==================================
 column                                            function
 ================================================  ==================================
 ``tf_*``, ``amp_*``, ``phase_*``, ``rate_hz``,    :func:`measure_response`
-``rate_se_hz``                                    (:func:`simulation.spectral.fourier_response`)
+``rate_se_hz``                                    (:func:`~.estimators.fourier.fourier_response`)
 ``rate_mean_hz``, ``rate_mean_se_hz``             :func:`measure_mean_rate`
 ``mu_realized_mV``, ``mu_realized_se_mV``         :func:`measure_probe_mu`
 ================================================  ==================================
 
 Design: a Recording of an antithetic spec holds both runs (arms), arm a's
-neuron i recorded as i + a n_neurons (:func:`simulation.open_loop.stack_arms`);
+neuron i recorded as i + a n_neurons (:func:`mfval.simulation.open_loop.stack_arms`);
 the response of a -dmu neuron enters with the opposite sign
-(:func:`simulation.open_loop.recorded_layout`).
+(:func:`mfval.simulation.open_loop.recorded_layout`).
 
 Window: spikes with detection steps w + 1 .. w + n (w warm-up steps, n
 analysis steps; Recording convention ``spike_step``), i.e. the grid
@@ -25,7 +25,7 @@ interval (t0, t0 + T] with T a whole number of cycles of every frequency.
 Stimulus: the response is divided by the nominal dmu of the spec times the
 Recording's ``stimulus_factor`` (complex, per frequency: how the backend's
 modulation is realized on the grid relative to the nominal one, see
-:mod:`simulation.recording`). A perturbation of the applied amplitude is
+:mod:`mfval.simulation.model.recording`). A perturbation of the applied amplitude is
 *not* in that factor, so it shows up in N.
 """
 
@@ -57,7 +57,7 @@ def stimulus_factor(recording) -> np.ndarray:
 def measure_response(recording, spec) -> dict:
     """N(f) (Hz/V) with SEs from independent sub-groups (:func:`fourier_response`).
 
-    Returns the dict of :func:`simulation.spectral.fourier_response` with
+    Returns the dict of :func:`mfval.simulation.estimators.fourier.fourier_response` with
     ``N``, ``N_groups``, ``se_re``, ``se_im``, ``amp``, ``amp_se``,
     ``phase``, ``phase_se`` referred to the realized stimulus.
     """

@@ -1,7 +1,7 @@
 """NEST backend of the open-loop transfer-function protocol: ``run_transfer_nest(spec)``.
 
-The protocol of :mod:`simulation.open_loop` in NEST 3.10 (optional extra;
-conventions in :mod:`simulation.nest_support`):
+The protocol of :mod:`mfval.simulation.open_loop` in NEST 3.10 (optional extra;
+conventions in :mod:`mfval.simulation.model.nest_support`):
 
 - ``iaf_psc_exp`` neurons, parameters of the simulated model (perturbation
   applied); initial V uniform in [V_reset, V_th) from numpy
@@ -20,7 +20,7 @@ conventions in :mod:`simulation.nest_support`):
   the grid discretization of either path (piecewise-constant current, a
   one-step device latency, port 1's jump of (1 - P11) c per step) is the
   Recording's ``stimulus_factor``
-  (:func:`simulation.nest_support.stimulus_factor`, exact; verified against
+  (:func:`mfval.simulation.model.nest_support.stimulus_factor`, exact; verified against
   a deterministic NEST run in the tests);
 - probes: ``n_probe`` neurons with an unreachable threshold, same input, no
   modulation; multimeter of V_m every ``spec.probe_interval``.
@@ -44,7 +44,7 @@ from mfval.simulation.model.recording import Recording, open_loop_conventions
 
 
 def run_transfer_nest(spec) -> Recording:
-    """Simulate a :class:`simulation.open_loop.TransferSpec` with NEST; the raw Recording.
+    """Simulate a :class:`mfval.simulation.open_loop.TransferSpec` with NEST; the raw Recording.
 
     Backend options (``spec.backend``): ``threads`` (``local_num_threads``, default 1).
     """

@@ -1,4 +1,10 @@
-"""TODO docstring (mfval.simulation.open_loop.spec)."""
+"""Open-loop protocol spec: plain data that fully defines a transfer-function run.
+
+:class:`TransferSpec` (neurons, Poisson rates, stimulus frequencies and amplitudes,
+design, seed) with its :class:`TransferPerturbation` (planted errors), built by
+:func:`make_transfer_spec`; the neuron layout and arm helpers every backend and the
+measurement need. See :mod:`mfval.simulation.open_loop` for the protocol.
+"""
 
 from __future__ import annotations
 
@@ -327,7 +333,7 @@ def make_transfer_spec(
     mu, sigma : float
         Working point (V).
     params : dict
-        From :func:`mfval.params.load_params`.
+        From :func:`mfval.config.load_params`.
     frequencies : array, optional
         Modulation frequencies (Hz); rounded to whole cycles of ``duration``.
         Default: :func:`default_frequencies`.
