@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     a, b = pd.read_csv(args.before), pd.read_csv(args.after)
     if a.shape != b.shape or list(a.columns) != list(b.columns):
-        print(f"shapes or columns differ: {a.shape} {list(a.columns)} vs {b.shape} {list(b.columns)}")
+        print(f"shapes or columns differ: {a.shape} {list(a.columns)}")
+        print(f"                      vs: {b.shape} {list(b.columns)}")
         return 1
     diff = differing_columns(a, b)
     for column, what in diff.items():
