@@ -54,7 +54,6 @@ def main(args: argparse.Namespace) -> int:
     from mfval.comparison.pipeline import default_settings, run_validation
     from mfval.comparison.planted import parse_plant
     from mfval.comparison.report import render_report, summary_table
-    from mfval.config import ParameterError
     from mfval.figures.comparison import comparison_figure
     from mfval.figures.figure5 import save_figure
 
@@ -67,10 +66,7 @@ def main(args: argparse.Namespace) -> int:
     require_simulators(args.simulator, "run")
     settings.simulators = list(args.simulator)
     settings.planted = args.planted
-    try:
-        parse_plant(args.planted)
-    except ValueError as err:
-        raise ParameterError("--planted", "planted", args.planted, str(err)) from None
+    parse_plant(args.planted)  # a ParameterError (exit 2) before any work
     client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         result = run_validation(

@@ -1,11 +1,6 @@
 """The E-I network protocol at one working point: spec, backends, measurements.
 
-Files (the same in every protocol): ``spec`` (plain data: model, drive, stimulus,
-seed, perturbation, and the helpers every backend needs), one module per backend
-(``brian2``, ``nest``) that turns a spec into a
-:class:`~mfval.simulation.model.recording.Recording`, ``measure`` (pure functions of a
-Recording, with standard errors) and ``tasks`` (store keys, task functions, the
-dispatch to a backend). Backends and measurements import ``spec``, never ``tasks``.
+Files: as every protocol of :mod:`mfval.simulation`.
 
 Three layers (design, "Simulation protocols"):
 

@@ -1,11 +1,6 @@
 """Open-loop transfer-function protocol: spec, backends, measurements.
 
-Files (the same in every protocol): ``spec`` (plain data: model, drive, stimulus,
-seed, perturbation, and the helpers every backend needs), one module per backend
-(``brian2``, ``nest``) that turns a spec into a
-:class:`~mfval.simulation.model.recording.Recording`, ``measure`` (pure functions of a
-Recording, with standard errors) and ``tasks`` (store keys, task functions, the
-dispatch to a backend). Backends and measurements import ``spec``, never ``tasks``.
+Files: as every protocol of :mod:`mfval.simulation`.
 
 Protocol (issue 4, design "Simulation protocols" 2):
 
