@@ -224,3 +224,38 @@ def test_clear_keeps_in_flight_temporary_files(tmp_path):
     assert store.clear() == 1
     assert live.exists()
     assert not abandoned.exists()
+
+
+# --- stale results from workers ---------------------------------------------------------------
+
+
+def test_worker_with_other_code_is_rejected(tmp_path, monkeypatch):
+    from distributed import Client, LocalCluster
+
+    from mfval.tasks import Task, run_tasks
+
+    store = ResultStore(tmp_path)
+    task = Task(kind="kind", key="k", func=store_tasks.double, kwargs={"x": 21}, label="t")
+    cluster = LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = Client(cluster)
+    try:
+        assert run_tasks([task], store, progress=False, client=client) == [42]
+        # the client's code changes; the long-lived worker keeps the code it imported
+        store_module.code_fingerprint.cache_clear()
+        monkeypatch.setattr(store_module, "code_fingerprint", lambda kind: "f" * 12)
+        with pytest.raises(Exception, match="fingerprint|other code|restart"):
+            run_tasks([task], store, progress=False, client=client)
+        assert store.get("kind", "k") is None  # nothing stored under the client's code
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_in_process_results_carry_the_fingerprint(tmp_path):
+    from mfval.tasks import Task, execute_task
+
+    task = Task(kind="kind", key="k", func=store_tasks.double, kwargs={"x": 1})
+    fingerprint, value = execute_task(str(tmp_path), task)
+    assert (fingerprint, value) == (store_module.code_fingerprint("kind"), 2)
