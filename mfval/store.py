@@ -225,6 +225,10 @@ class ResultStore:
         self._dir_mode, self._file_mode, self._key_mode = SHARING_MODES[self.shared]
         self._key: bytes | None = None
 
+    def __getstate__(self) -> dict:
+        """Pickled without the secret key (a copy sent to a worker reads it from the file)."""
+        return {**self.__dict__, "_key": None}
+
     # --- folders and key ------------------------------------------------------------------
 
     def _make_dir(self, path: Path) -> None:

@@ -121,6 +121,9 @@ def test_key_file_is_created_once_and_shared(tmp_path, umask022):
     assert b.get("kind", "k") == 1
     b.put("kind", "k2", 2)
     assert key.read_bytes() == before
+    copy = pickle.loads(pickle.dumps(b))
+    assert before not in pickle.dumps(b)  # the key never travels with a pickled store
+    assert copy.get("kind", "k2") == 2
 
 
 def test_group_readable_key_file_is_refused(tmp_path):
