@@ -1,14 +1,42 @@
-"""A content-addressed results store on disk, safe for concurrent processes.
+"""A content-addressed results store on disk, safe for concurrent processes and to share.
 
 One entry per task, keyed by a hash of everything that affects the result.
 Entries are written atomically (temporary file in the same folder, then
-``os.replace``) and carry a checksum of their payload, so a reader never sees
-a half-written entry: a truncated or corrupt file is reported as missing (and
-removed), and the task is recomputed.
+``os.replace``), so a reader never sees a half-written entry.
 
 The store's folder is, in order: the ``cache_dir`` argument (``--cache-dir``
 on the command line), the environment variable ``MFVAL_CACHE_DIR``, or
 ``$XDG_CACHE_HOME/mfval`` (default ``~/.cache/mfval``).
+
+Authentication. An entry is a pickle, and unpickling runs code, so an entry
+is unpickled only after its HMAC-SHA256 verifies. The HMAC is keyed by the
+store's secret key, 32 random bytes in the file :data:`KEY_FILE` at the
+store's root (created once, atomically, by the first process that writes),
+and covers the entry's kind, file name (key and code fingerprint) and
+payload: an entry written by someone who does not know the key, or copied
+to another key's name, never verifies. A key file that is readable by
+others than its owner, or owned by another user, is refused (a
+:class:`mfval.config.ParameterError`) unless the store is group-shared.
+
+Never fatal. An entry that is truncated, corrupt, of an older format (its
+magic is not :data:`MAGIC`), fails to verify, or verifies but fails to
+unpickle (e.g. a class that was renamed since) is removed and reported as
+missing, so :meth:`ResultStore.get_or_compute` recomputes it; a warning
+line goes to stderr (not for older formats).
+
+Paths stay inside. ``kind`` and ``key`` are single path components that
+match :data:`NAME_PATTERN` (no ``/``, no ``..``, no leading dot);
+anything else is refused with a :class:`mfval.config.ParameterError`.
+
+Permissions. By default a store is private: the folders it creates (its
+root and one folder per kind) are 0o700, entries and the key file 0o600. A
+group-shared store, chosen with ``ResultStore(shared="group")`` or the
+environment variable ``MFVAL_STORE_SHARED=group``, creates its folders
+0o2770 (setgid, so everything inside keeps the folder's group), entries
+0o660 and the key file 0o640: every member of the group can read, write
+and authenticate entries, so share a store only with a group you trust.
+``MFVAL_STORE_SHARED=private`` (or unset) is the default. Folders that
+already exist keep their mode.
 
 Code fingerprint. A task's key hashes its parameters, seed and library
 versions; the store adds a fingerprint of the *source code* that computes
@@ -23,27 +51,46 @@ entries of that kind. This over-invalidates on purpose: a finer,
 import-graph-based fingerprint could miss code reached through a dynamic
 import or a NEST backend chosen at run time. The entry's file name is
 ``<key>-<fingerprint>.pkl``; entries of older code stay on disk until
-``mfval cache clear`` (``mfval cache info`` counts them as stale).
-
-Permissions: entries are written with mode ``0o666 & ~umask`` (usually
-0o644), like any file a program creates, not the owner-only mode of a
-temporary file.
+``mfval cache clear`` (``mfval cache info`` counts them as stale). Results
+computed by Dask workers carry the fingerprint of the worker's code, and
+:func:`mfval.tasks.run_tasks` rejects one that differs from the client's.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import importlib.util
 import os
 import pickle
+import re
+import secrets
+import stat
+import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-MAGIC = b"MFVAL1\n"
+from mfval.config import ParameterError
+
+MAGIC = b"MFVAL2\n"
+_OLD_MAGIC_PREFIX = b"MFVAL"
 _DIGEST_LEN = 32
+#: file of the store's secret key, at the store's root
+KEY_FILE = ".mfval-key"
+_KEY_LEN = 32
+#: ``kind`` and ``key``: one path component, not hidden (no ``..`` anywhere either)
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: sharing mode -> (folder mode, entry mode, key file mode)
+SHARING_MODES: dict[str, tuple[int, int, int]] = {
+    "private": (0o700, 0o600, 0o600),
+    "group": (0o2770, 0o660, 0o640),
+}
+#: temporary files of ``put`` older than this (seconds, by mtime) are abandoned
+STALE_TMP_AGE = 3600.0
 
 
 #: kind of entry -> packages whose source code computes it (see module docstring)
@@ -114,24 +161,189 @@ def default_cache_dir() -> Path:
     return base / "mfval"
 
 
+def check_name(what: str, value: Any, source: str = "results store") -> str:
+    """Return ``value`` if it is a safe ``kind`` or ``key`` (one path component).
+
+    Parameters
+    ----------
+    what : str
+        ``"kind"`` or ``"key"`` (named in the error).
+    value : str
+        The name to check against :data:`NAME_PATTERN`.
+    source : str
+        Where the value comes from (e.g. ``"--kind"``), named in the error.
+
+    Raises
+    ------
+    mfval.config.ParameterError
+        If ``value`` could name a path outside its folder (``/``, ``..``),
+        a hidden file, or is empty or too long.
+    """
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
+        raise ParameterError(
+            source,
+            what,
+            value,
+            "must be letters, digits, '_', '.' or '-' (at most 128, not starting with '.' "
+            "or '-', no '..' or '/'): it names a folder or file inside the results store",
+        )
+    return value
+
+
+def sharing_mode(shared: str | None = None) -> str:
+    """``"private"`` or ``"group"``: the argument, else ``$MFVAL_STORE_SHARED``, else private."""
+    source = "ResultStore(shared=...)"
+    if shared is None:
+        shared, source = os.environ.get("MFVAL_STORE_SHARED", ""), "MFVAL_STORE_SHARED"
+    shared = shared.strip().lower() or "private"
+    if shared not in SHARING_MODES:
+        raise ParameterError(
+            source, "shared", shared, f"must be one of {sorted(SHARING_MODES)} (default private)"
+        )
+    return shared
+
+
+def _warn(message: str) -> None:
+    print(f"mfval: results store: {message}", file=sys.stderr)
+
+
 class ResultStore:
-    """Pickled results on disk under ``root/<kind>/<key>.pkl``.
+    """Pickled, authenticated results on disk under ``root/<kind>/<key>-<fingerprint>.pkl``.
 
     Parameters
     ----------
     root : str or Path, optional
         Folder of the store; see :func:`default_cache_dir`.
+    shared : {"private", "group"}, optional
+        Permissions of what the store creates (see module docstring);
+        default ``$MFVAL_STORE_SHARED``, else private.
     """
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, shared: str | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
+        self.shared = sharing_mode(shared)
+        self._dir_mode, self._file_mode, self._key_mode = SHARING_MODES[self.shared]
+        self._key: bytes | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickled without the secret key (a copy sent to a worker reads it from the file)."""
+        return {**self.__dict__, "_key": None}
+
+    # --- folders and key ------------------------------------------------------------------
+
+    def _make_dir(self, path: Path) -> None:
+        """Create ``path`` with the store's folder mode (an existing folder keeps its own)."""
+        try:
+            os.mkdir(path, self._dir_mode & 0o777)
+        except FileExistsError:
+            return
+        os.chmod(path, self._dir_mode)  # the umask may have cleared bits; setgid needs chmod
+
+    def _make_root(self) -> None:
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dir(self.root)
+
+    def _check_key_file(self, fd: int, path: Path) -> None:
+        """Refuse a key file that others could read (or that is not ours, for a private store)."""
+        st = os.fstat(fd)
+        mode = stat.S_IMODE(st.st_mode)
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a regular file"
+        elif self.shared == "private" and st.st_uid != os.getuid():
+            problem = f"is owned by another user (uid {st.st_uid})"
+        elif self.shared == "private" and mode & 0o077:
+            problem = "is readable or writable by others than its owner"
+        elif self.shared == "group" and mode & 0o027:
+            problem = "is writable by its group or accessible to all users"
+        else:
+            return
+        raise ParameterError(
+            path,
+            "key file",
+            oct(mode),
+            f"the store's key file {problem}; anyone who can read it can make the store run "
+            "code. Remove the store's folder (or chmod the key file 600), or set "
+            "MFVAL_STORE_SHARED=group for a store shared by a trusted group (mode 640)",
+        )
+
+    def _read_key(self, path: Path) -> bytes:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            self._check_key_file(fd, path)
+            key = os.read(fd, _KEY_LEN + 1)
+        finally:
+            os.close(fd)
+        if len(key) != _KEY_LEN:
+            raise ParameterError(
+                path, "key file", f"{len(key)} bytes", f"must hold {_KEY_LEN} bytes; remove it"
+            )
+        return key
+
+    def _new_key(self, path: Path) -> None:
+        """Create the key file atomically: written in full, then linked (never a partial key)."""
+        self._make_root()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".mfval-key.", suffix=".tmp")
+        try:
+            os.fchmod(fd, self._key_mode)
+            os.write(fd, secrets.token_bytes(_KEY_LEN))
+            os.fsync(fd)
+            os.close(fd)
+            fd = -1
+            try:
+                os.link(tmp, path)  # fails if another process created the key first
+            except FileExistsError:
+                pass
+            except OSError:  # pragma: no cover - a file system without hard links
+                self._new_key_exclusive(path)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            os.unlink(tmp)
+
+    def _new_key_exclusive(self, path: Path) -> None:  # pragma: no cover - see _new_key
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), self._key_mode)
+            fh.write(secrets.token_bytes(_KEY_LEN))
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _secret(self) -> bytes:
+        """The store's key (created on first use, read once per instance)."""
+        if self._key is None:
+            path = self.root / KEY_FILE
+            try:
+                self._key = self._read_key(path)
+            except FileNotFoundError:
+                self._new_key(path)
+                self._key = self._read_key(path)
+        return self._key
+
+    def _mac(self, path: Path, payload: bytes) -> bytes:
+        """HMAC-SHA256 of an entry: its format, kind, file name and payload."""
+        mac = hmac.new(self._secret(), MAGIC, hashlib.sha256)
+        for part in (path.parent.name, path.name):
+            mac.update(part.encode() + b"\0")
+        mac.update(payload)
+        return mac.digest()
+
+    # --- entries --------------------------------------------------------------------------
 
     def path(self, kind: str, key: str) -> Path:
         """File of an entry: the key and the code fingerprint of its kind."""
+        check_name("kind", kind)
+        check_name("key", key)
         return self.root / kind / f"{key}-{code_fingerprint(kind)}.pkl"
 
     def get(self, kind: str, key: str) -> Any | None:
-        """The stored result, or None if absent, truncated or corrupt."""
+        """The stored result, or None if absent or unusable (which is then removed).
+
+        The entry is unpickled only after its HMAC verifies; one that does not
+        verify, or fails to unpickle, is removed (see module docstring).
+        """
         path = self.path(kind, key)
         try:
             blob = path.read_bytes()
@@ -139,24 +351,34 @@ class ResultStore:
             return None
         head = len(MAGIC) + _DIGEST_LEN
         payload = blob[head:]
-        if (
-            len(blob) < head
-            or not blob.startswith(MAGIC)
-            or hashlib.sha256(payload).digest() != blob[len(MAGIC) : head]
-        ):
-            path.unlink(missing_ok=True)  # damaged: never read, recompute
+        if not blob.startswith(MAGIC):
+            if not blob.startswith(_OLD_MAGIC_PREFIX):
+                _warn(f"removed {path}: not a store entry")
+            path.unlink(missing_ok=True)  # an older format or damaged: never read, recompute
             return None
-        return pickle.loads(payload)
+        if len(blob) < head or not hmac.compare_digest(
+            blob[len(MAGIC) : head], self._mac(path, payload)
+        ):
+            _warn(f"removed {path}: truncated, damaged or not written with this store's key")
+            path.unlink(missing_ok=True)
+            return None
+        try:
+            return pickle.loads(payload)
+        except Exception as err:  # e.g. a module or class renamed since it was stored
+            _warn(f"removed {path}: cannot be unpickled ({type(err).__name__}: {err})")
+            path.unlink(missing_ok=True)
+            return None
 
     def put(self, kind: str, key: str, value: Any) -> Path:
         """Write an entry atomically and return its path."""
         path = self.path(kind, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_root()
+        self._make_dir(path.parent)
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        blob = MAGIC + hashlib.sha256(payload).digest() + payload
+        blob = MAGIC + self._mac(path, payload) + payload
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
         try:
-            os.fchmod(fd, file_mode())
+            os.fchmod(fd, self._file_mode)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(blob)
                 fh.flush()
@@ -176,12 +398,25 @@ class ResultStore:
         self.put(kind, key, value)
         return value, False
 
-    def info(self) -> dict[str, dict[str, int]]:
-        """Number of entries, bytes and stale entries (computed by other code) per kind."""
-        out: dict[str, dict[str, int]] = {}
+    def _kind_dirs(self, kind: str | None) -> list[Path]:
+        if kind is not None:
+            check_name("kind", kind)
         if not self.root.is_dir():
-            return out
-        for sub in sorted(p for p in self.root.iterdir() if p.is_dir()):
+            return []
+        dirs = [p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()]
+        names_ok = (p for p in dirs if NAME_PATTERN.fullmatch(p.name) and ".." not in p.name)
+        return sorted(p for p in names_ok if kind is None or p.name == kind)
+
+    def info(self, kind: str | None = None) -> dict[str, dict[str, int]]:
+        """Number of entries, bytes and stale entries (computed by other code) per kind.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only this kind (default: all).
+        """
+        out: dict[str, dict[str, int]] = {}
+        for sub in self._kind_dirs(kind):
             files = list(sub.glob("*.pkl"))
             current = f"-{code_fingerprint(sub.name)}.pkl"
             out[sub.name] = {
@@ -192,14 +427,33 @@ class ResultStore:
         return out
 
     def clear(self, kind: str | None = None) -> int:
-        """Remove entries (of one kind, or all); return how many were removed."""
-        if not self.root.is_dir():
-            return 0
-        pattern = f"{kind}/*.pkl" if kind else "*/*.pkl"
+        """Remove entries (of one kind, or all) and abandoned temporary files.
+
+        Parameters
+        ----------
+        kind : str, optional
+            Only this kind (default: all).
+
+        Returns
+        -------
+        int
+            Number of entries removed.
+        """
         removed = 0
-        for f in self.root.glob(pattern):
-            f.unlink(missing_ok=True)
-            removed += 1
-        for f in self.root.glob("*/.*.tmp"):
-            f.unlink(missing_ok=True)
+        # A temporary file exists only while one ``put`` writes and renames it (the
+        # computation happens before), so one older than STALE_TMP_AGE is abandoned,
+        # while a younger one may be another process's write in flight. The age is
+        # used rather than the writer's pid because a store may be shared by hosts
+        # or containers (other pid namespaces), where a pid says nothing.
+        cutoff = time.time() - STALE_TMP_AGE
+        for sub in self._kind_dirs(kind):
+            for f in sub.glob("*.pkl"):
+                f.unlink(missing_ok=True)
+                removed += 1
+            for f in sub.glob(".*.tmp"):
+                try:
+                    if f.stat().st_mtime < cutoff:
+                        f.unlink(missing_ok=True)
+                except FileNotFoundError:  # renamed by its writer meanwhile
+                    pass
         return removed

@@ -7,6 +7,13 @@ arguments. :func:`run_tasks` returns the stored result of every task whose
 entry exists and computes the others in worker processes. Each worker writes
 its own entry as soon as it finishes, so an interrupted run loses only the
 tasks in flight; a rerun computes only what is missing.
+
+A worker returns its result together with the code fingerprint
+(:func:`mfval.store.code_fingerprint`) of the code that computed it. A
+long-lived Dask worker keeps the code it imported when it started, so after
+an edit it may compute with older code than the client's: :func:`run_tasks`
+then raises :class:`StaleWorkerCodeError` rather than return (or recompute on
+the client, possibly for hours) a result of other code.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import mfval.store as _store
 from mfval.config import stable_hash
 from mfval.store import ResultStore
 
@@ -41,11 +49,52 @@ class Task:
     pass_store: bool = False
 
 
-def execute_task(store_root: str, task: Task) -> Any:
-    """Compute one task and write its store entry (runs in a worker)."""
-    store = ResultStore(store_root)
+class StaleWorkerCodeError(RuntimeError):
+    """A worker computed a task with other code than the client's (see module docstring)."""
+
+
+def execute_task(store_root: str, task: Task, shared: str | None = None) -> tuple[str, Any]:
+    """Compute one task and write its store entry (runs in a worker).
+
+    Parameters
+    ----------
+    store_root : str
+        Folder of the results store.
+    task : Task
+    shared : str, optional
+        Sharing mode of the store (``ResultStore(shared=...)``), passed from
+        the client so that a remote worker's environment does not change it.
+
+    Returns
+    -------
+    tuple
+        ``(fingerprint, value)``: the worker's code fingerprint of
+        ``task.kind`` and the result.
+    """
+    store = ResultStore(store_root, shared=shared)
     extra = {"store": store} if task.pass_store else {}
     value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs, **extra))
+    return _store.code_fingerprint(task.kind), value
+
+
+def checked_result(task: Task, result: tuple[str, Any]) -> Any:
+    """The value of an :func:`execute_task` result, if computed by this process's code.
+
+    Raises
+    ------
+    StaleWorkerCodeError
+        If the worker's code fingerprint of the task's kind differs from
+        this process's.
+    """
+    fingerprint, value = result
+    expected = _store.code_fingerprint(task.kind)
+    if fingerprint != expected:
+        raise StaleWorkerCodeError(
+            f"task {task.label or task.key} ({task.kind}): computed by a worker running other "
+            f"code (fingerprint {fingerprint}) than this process ({expected}); restart the "
+            "Dask workers so that they import the current code, then rerun (finished tasks "
+            "are stored)"
+        )
     return value
 
 
@@ -110,7 +159,7 @@ def run_tasks(
             missing.append(i)
     if not missing:
         return results
-    root = str(store.root)
+    root, shared = str(store.root), store.shared
     if client is not None:
         from distributed import as_completed as dask_as_completed
 
@@ -120,28 +169,33 @@ def run_tasks(
                 execute_task,
                 root,
                 tasks[i],
+                shared,
                 key=f"{tasks[i].kind}-{tasks[i].key}",
                 priority=len(missing) - rank,
             ): i
             for rank, i in enumerate(missing)
         }
-        for fut in dask_as_completed(futures):
-            i = futures[fut]
-            results[i] = fut.result()
-            bar.step(tasks[i].label)
+        try:
+            for fut in dask_as_completed(futures):
+                i = futures[fut]
+                results[i] = checked_result(tasks[i], fut.result())
+                bar.step(tasks[i].label)
+        except BaseException:
+            client.cancel(list(futures))
+            raise
         return results
     workers = default_workers() if workers is None else workers
     if workers <= 1 or len(missing) == 1:
         for i in missing:
-            results[i] = execute_task(root, tasks[i])
+            results[i] = checked_result(tasks[i], execute_task(root, tasks[i], shared))
             bar.step(tasks[i].label)
         return results
     with ProcessPoolExecutor(max_workers=min(workers, len(missing))) as pool:
-        futures = {pool.submit(execute_task, root, tasks[i]): i for i in missing}
+        futures = {pool.submit(execute_task, root, tasks[i], shared): i for i in missing}
         try:
             for fut in as_completed(futures):
                 i = futures[fut]
-                results[i] = fut.result()
+                results[i] = checked_result(tasks[i], fut.result())
                 bar.step(tasks[i].label)
         except BaseException:
             for fut in futures:

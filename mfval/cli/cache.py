@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mfval.store import ResultStore
+from mfval.store import ResultStore, check_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,15 +15,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.kind is not None:
+        check_name("kind", args.kind, source="--kind")  # a ParameterError: exit 2
     store = ResultStore(args.cache_dir)
     if args.action == "info":
-        info = store.info()
+        info = store.info(args.kind)
         print(f"results store: {store.root}")
         if not info:
             print("  (empty)")
         for kind, stats in info.items():
-            if args.kind and kind != args.kind:
-                continue
             print(
                 f"  {kind:<12} {stats['entries']:>6} entries {stats['bytes'] / 1e6:>10.2f} MB"
                 f" ({stats['stale']} from other code versions)"
