@@ -3,7 +3,8 @@
 Exit codes of every subcommand: 0 success (``mfval run``: every judged check
 passed); 1 ``mfval run``: at least one check failed; 2 bad input (a parameter
 error names the file, key and value; also argparse's usage errors); 3 the
-Dask scheduler given with ``--scheduler`` did not answer; 130 interrupted.
+Dask scheduler given with ``--scheduler`` did not answer, or its workers run
+other code than this client (restart them); 130 interrupted.
 
 Each subcommand lives in the module that owns its work and provides two
 functions: ``add_arguments(parser)`` and ``main(args) -> int``. Modules are

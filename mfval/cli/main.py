@@ -8,7 +8,7 @@ import sys
 
 from mfval.cli.common import EXIT_BAD_INPUT, EXIT_SCHEDULER_UNREACHABLE
 from mfval.config import ParameterError
-from mfval.tasks import SchedulerUnreachableError
+from mfval.tasks import SchedulerUnreachableError, StaleWorkerCodeError
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except ParameterError as err:
         print(f"mfval {args.command}: parameter error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except SchedulerUnreachableError as err:
+    except (SchedulerUnreachableError, StaleWorkerCodeError) as err:
         print(f"mfval {args.command}: {err}", file=sys.stderr)
         return EXIT_SCHEDULER_UNREACHABLE
     except ImportError as err:
