@@ -24,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
 from scipy import stats
 
-from mfval.config import ParameterError, default_params_path
+from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
 
 VERDICT_PASS = "pass"
 VERDICT_FAIL = "fail"
@@ -104,40 +103,17 @@ class ValidationConfig:
         return int(seed)
 
 
-def _number(file, key, value, positive=False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(file, key, value, "expected a number") from None
-    if math.isnan(number) or number < 0 or (positive and number == 0):
-        raise ParameterError(
-            file, key, value, f"expected a {'positive' if positive else 'non-negative'} number"
-        )
-    return number
-
-
-def _seed_ranges(path, raw) -> dict[str, tuple[int, int]]:
-    seeds = raw.get("seeds")
-    if not isinstance(seeds, dict):
-        raise ParameterError(path, "seeds", seeds, "missing section (verification, calibration)")
-    ranges = {}
-    for purpose in SEED_PURPOSES:
-        entry = seeds.get(purpose)
-        if not isinstance(entry, dict) or not {"first", "last"} <= set(entry):
-            raise ParameterError(path, f"seeds.{purpose}", entry, "expected {first: N, last: M}")
-        first, last = entry["first"], entry["last"]
-        if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
-            raise ParameterError(path, f"seeds.{purpose}", entry, "expected 0 <= first <= last")
-        ranges[purpose] = (first, last)
-    (a0, a1), (b0, b1) = ranges["verification"], ranges["calibration"]
-    if a0 <= b1 and b0 <= a1:
-        raise ParameterError(
-            path,
-            "seeds",
-            seeds,
-            "the verification and calibration seed ranges overlap; they must be disjoint",
-        )
-    return ranges
+#: top-level sections of ``params/validation.yaml``; ``known_deviations`` is
+#: recognized only to explain that it is gone
+VALIDATION_SECTIONS = (
+    "family_wise_alpha",
+    "family_wise_justification",
+    "expected_deviations",
+    "seeds",
+    "calibration",
+    "quantities",
+    "cross_simulator",
+)
 
 
 def load_validation(
@@ -151,15 +127,11 @@ def load_validation(
     Raises
     ------
     ParameterError
-        Naming the file, the key and the value of a missing or bad entry.
+        Naming the file, the key and the value of a missing, unknown
+        (e.g. misspelled) or bad entry.
     """
     path = Path(path) if path is not None else default_params_path("validation.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
-    if not isinstance(raw, dict) or "quantities" not in raw:
-        raise ParameterError(path, "quantities", None, "missing section")
+    raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"))
     if "known_deviations" in raw:
         raise ParameterError(
             path,
@@ -168,12 +140,15 @@ def load_validation(
             "flat known-deviation envelopes are gone; expected deviations come from "
             "`mfval calibrate` (expected_deviations)",
         )
-    alpha = _number(path, "family_wise_alpha", raw.get("family_wise_alpha"), positive=True)
+    if "quantities" not in raw:
+        raise ParameterError(path, "quantities", None, "missing section")
+    quantities = mapping(path, "quantities", raw["quantities"], QUANTITIES)
+    alpha = number(path, "family_wise_alpha", raw.get("family_wise_alpha"), "positive")
     if not alpha < 1:
         raise ParameterError(path, "family_wise_alpha", alpha, "expected 0 < alpha < 1")
     rules = {}
     for quantity in QUANTITIES:
-        entry = raw["quantities"].get(quantity)
+        entry = quantities.get(quantity)
         if not isinstance(entry, dict):
             raise ParameterError(path, f"quantities.{quantity}", entry, "missing rule")
         if not str(entry.get("justification", "")).strip():
@@ -186,27 +161,55 @@ def load_validation(
                 path, f"quantities.{quantity}", sorted(unknown), "unknown allowance terms"
             )
         terms = {
-            term: _number(path, f"quantities.{quantity}.{term}", entry.get(term, 0.0))
+            term: number(path, f"quantities.{quantity}.{term}", entry.get(term, 0.0))
             for term in ALLOWANCE_TERMS
         }
         rules[quantity] = Rule(justification=str(entry["justification"]).strip(), **terms)
-    calibration = raw.get("calibration") or {}
+    calibration = mapping(
+        path, "calibration", raw.get("calibration"), ("duration_factor", "k_agree")
+    )
     if expected_path is None:
         name = raw.get("expected_deviations")
-        if not name:
+        if not name or not isinstance(name, str):
             raise ParameterError(path, "expected_deviations", name, "missing file name")
         expected_path = path.parent / name
     return ValidationConfig(
         rules=rules,
         family_wise_alpha=alpha,
         seeds=_seed_ranges(path, raw),
-        duration_factor=_number(
-            path, "calibration.duration_factor", calibration.get("duration_factor", 2.0), True
+        duration_factor=number(
+            path, "calibration.duration_factor", calibration.get("duration_factor", 2.0), "positive"
         ),
-        k_agree=_number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), True),
+        k_agree=number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), "positive"),
         expected=load_expected_deviations(expected_path),
         source=str(path),
     )
+
+
+def _seed_ranges(path, raw: dict) -> dict[str, tuple[int, int]]:
+    """The disjoint seed ranges of the ``seeds`` section, purpose -> (first, last)."""
+    if raw.get("seeds") is None:
+        raise ParameterError(path, "seeds", None, "missing section (verification, calibration)")
+    seeds = mapping(path, "seeds", raw["seeds"], SEED_PURPOSES)
+    ranges = {}
+    for purpose in SEED_PURPOSES:
+        entry = seeds.get(purpose)
+        if not isinstance(entry, dict) or not {"first", "last"} <= set(entry):
+            raise ParameterError(path, f"seeds.{purpose}", entry, "expected {first: N, last: M}")
+        mapping(path, f"seeds.{purpose}", entry, ("first", "last"))
+        first, last = entry["first"], entry["last"]
+        if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
+            raise ParameterError(path, f"seeds.{purpose}", entry, "expected 0 <= first <= last")
+        ranges[purpose] = (first, last)
+    (a0, a1), (b0, b1) = ranges["verification"], ranges["calibration"]
+    if a0 <= b1 and b0 <= a1:
+        raise ParameterError(
+            path,
+            "seeds",
+            seeds,
+            "the verification and calibration seed ranges overlap; they must be disjoint",
+        )
+    return ranges
 
 
 def row_test(
