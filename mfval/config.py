@@ -155,7 +155,7 @@ def require_positive(name: str, value, unit: str = "") -> None:
 
 def default_params_path(name: str = "default.yaml") -> Path:
     """Path of a parameter file shipped in the ``params`` package."""
-    return Path(str(resources.files("params").joinpath(name)))
+    return Path(str(resources.files("mfval.params").joinpath(name)))
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
