@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
+from mfval.comparison.cross_simulator import CrossConfig, load_cross_config
 from scipy import stats
 
 from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
@@ -74,6 +75,8 @@ class ValidationConfig:
     k_agree: float = 3.0
     expected: ExpectedDeviations = field(default_factory=ExpectedDeviations)
     source: str = ""
+    #: Brian2 vs NEST rule (the ``cross_simulator`` section of the same file)
+    cross: CrossConfig = field(default_factory=CrossConfig)
 
     def rule(self, quantity: str) -> Rule:
         if quantity not in self.rules:
@@ -122,7 +125,9 @@ def load_validation(
     """Read ``params/validation.yaml`` (or the given file) and its expected deviations.
 
     ``expected_path`` overrides the file named by ``expected_deviations``
-    (relative to the validation file's folder).
+    (relative to the validation file's folder). The ``cross_simulator``
+    section is read too (:func:`comparison.cross_simulator.load_cross_config`),
+    so that a bad one is reported before any simulation runs.
 
     Raises
     ------
@@ -183,6 +188,7 @@ def load_validation(
         k_agree=number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), "positive"),
         expected=load_expected_deviations(expected_path),
         source=str(path),
+        cross=load_cross_config(path),
     )
 
 
