@@ -389,14 +389,14 @@ def number(file: str | Path, key: str, value: Any, check: str = "nonnegative") -
         result = float(value)
     except (TypeError, ValueError):
         raise ParameterError(file, key, value, "expected a number") from None
-    wanted = {"positive": "a positive ", "nonnegative": "a non-negative ", "": "a finite "}[check]
+    wanted = {"positive": "a positive", "nonnegative": "a non-negative", "": "a"}[check]
     ok = math.isfinite(result) and (
         (check == "positive" and result > 0)
         or (check == "nonnegative" and result >= 0)
         or check == ""
     )
     if not ok:
-        raise ParameterError(file, key, value, f"expected {wanted}number")
+        raise ParameterError(file, key, value, f"expected {wanted} finite number")
     return result
 
 
