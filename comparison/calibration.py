@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from mfval.config import ParameterError
+from mfval.config import ParameterError, mapping, number, read_yaml
 
 #: quantity -> scale of its deviation
 SCALES: dict[str, str] = {
@@ -371,27 +371,35 @@ def write_expected_deviations(
     return write_text(text, path)
 
 
+#: top-level sections of ``params/expected_deviations.yaml``
+EXPECTED_SECTIONS = ("records", "entries", "not_recorded")
+
+
 def load_expected_deviations(path: str | Path) -> ExpectedDeviations:
     """Read the file of :func:`write_expected_deviations`; a missing file is an empty table.
+
+    ``mu_mV``, ``sigma_mV`` (mV) and ``frequency_hz`` (Hz; null for a
+    quantity without frequency) locate an entry; ``deviation`` and ``se`` are
+    on the scale of the quantity (:data:`SCALES`).
 
     Raises
     ------
     ParameterError
-        For an unreadable file, an entry without a record, a record id that
-        does not exist, or a bad value.
+        For an unreadable or non-mapping file, an unknown section, an entry
+        without a record, a record id that does not exist, or a bad value.
     """
     path = Path(path)
     if not path.exists():
         return ExpectedDeviations(source=str(path))
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
-    records = raw.get("records") or []
+    raw = read_yaml(path, EXPECTED_SECTIONS, allow_empty=True)
+    records = _list(path, "records", raw.get("records"))
+    for i, record in enumerate(records):
+        mapping(path, f"records[{i}]", record)
     ids = {r.get("id") for r in records}
     rows = []
-    for i, entry in enumerate(raw.get("entries") or []):
+    for i, entry in enumerate(_list(path, "entries", raw.get("entries"))):
         key = f"entries[{i}]"
+        mapping(path, key, entry)
         if entry.get("record") not in ids:
             raise ParameterError(path, f"{key}.record", entry.get("record"), "no such record")
         if entry.get("quantity") not in SCALES:
@@ -411,9 +419,11 @@ def load_expected_deviations(path: str | Path) -> ExpectedDeviations:
         rows.append(
             {
                 **{c: entry.get(c) for c in ("quantity", "population", "scale", "simulators")},
-                "mu_mV": float(entry["mu_mV"]),
-                "sigma_mV": float(entry["sigma_mV"]),
-                "frequency_hz": math.nan if f is None else float(f),
+                "mu_mV": number(path, f"{key}.mu_mV", entry.get("mu_mV"), ""),
+                "sigma_mV": number(path, f"{key}.sigma_mV", entry.get("sigma_mV"), ""),
+                "frequency_hz": (
+                    math.nan if f is None else number(path, f"{key}.frequency_hz", f, "")
+                ),
                 "deviation": deviation,
                 "se": se,
                 "record": entry["record"],
@@ -422,9 +432,18 @@ def load_expected_deviations(path: str | Path) -> ExpectedDeviations:
     return ExpectedDeviations(
         entries=pd.DataFrame(rows, columns=ENTRY_COLUMNS),
         records=records,
-        not_recorded=raw.get("not_recorded") or [],
+        not_recorded=_list(path, "not_recorded", raw.get("not_recorded")),
         source=str(path),
     )
+
+
+def _list(path, key: str, value) -> list:
+    """A list-valued section (``[]`` if absent or empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParameterError(path, key, value, "expected a list")
+    return value
 
 
 def utc_now() -> str:

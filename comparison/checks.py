@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
+from mfval.comparison.cross_simulator import CrossConfig, load_cross_config
 from scipy import stats
 
-from mfval.config import ParameterError, default_params_path
+from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
 
 VERDICT_PASS = "pass"
 VERDICT_FAIL = "fail"
@@ -75,6 +75,8 @@ class ValidationConfig:
     k_agree: float = 3.0
     expected: ExpectedDeviations = field(default_factory=ExpectedDeviations)
     source: str = ""
+    #: Brian2 vs NEST rule (the ``cross_simulator`` section of the same file)
+    cross: CrossConfig = field(default_factory=CrossConfig)
 
     def rule(self, quantity: str) -> Rule:
         if quantity not in self.rules:
@@ -104,27 +106,103 @@ class ValidationConfig:
         return int(seed)
 
 
-def _number(file, key, value, positive=False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(file, key, value, "expected a number") from None
-    if math.isnan(number) or number < 0 or (positive and number == 0):
+#: top-level sections of ``params/validation.yaml``; ``known_deviations`` is
+#: recognized only to explain that it is gone
+VALIDATION_SECTIONS = (
+    "family_wise_alpha",
+    "family_wise_justification",
+    "expected_deviations",
+    "seeds",
+    "calibration",
+    "quantities",
+    "cross_simulator",
+)
+
+
+def load_validation(
+    path: str | Path | None = None, expected_path: str | Path | None = None
+) -> ValidationConfig:
+    """Read ``params/validation.yaml`` (or the given file) and its expected deviations.
+
+    ``expected_path`` overrides the file named by ``expected_deviations``
+    (relative to the validation file's folder). The ``cross_simulator``
+    section is read too (:func:`comparison.cross_simulator.load_cross_config`),
+    so that a bad one is reported before any simulation runs.
+
+    Raises
+    ------
+    ParameterError
+        Naming the file, the key and the value of a missing, unknown
+        (e.g. misspelled) or bad entry.
+    """
+    path = Path(path) if path is not None else default_params_path("validation.yaml")
+    raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"))
+    if "known_deviations" in raw:
         raise ParameterError(
-            file, key, value, f"expected a {'positive' if positive else 'non-negative'} number"
+            path,
+            "known_deviations",
+            "...",
+            "flat known-deviation envelopes are gone; expected deviations come from "
+            "`mfval calibrate` (expected_deviations)",
         )
-    return number
+    if "quantities" not in raw:
+        raise ParameterError(path, "quantities", None, "missing section")
+    quantities = mapping(path, "quantities", raw["quantities"], QUANTITIES)
+    alpha = number(path, "family_wise_alpha", raw.get("family_wise_alpha"), "positive")
+    if not alpha < 1:
+        raise ParameterError(path, "family_wise_alpha", alpha, "expected 0 < alpha < 1")
+    rules = {}
+    for quantity in QUANTITIES:
+        entry = quantities.get(quantity)
+        if not isinstance(entry, dict):
+            raise ParameterError(path, f"quantities.{quantity}", entry, "missing rule")
+        if not str(entry.get("justification", "")).strip():
+            raise ParameterError(
+                path, f"quantities.{quantity}.justification", None, "every allowance needs one"
+            )
+        unknown = set(entry) - {*ALLOWANCE_TERMS, "justification"}
+        if unknown:
+            raise ParameterError(
+                path, f"quantities.{quantity}", sorted(unknown), "unknown allowance terms"
+            )
+        terms = {
+            term: number(path, f"quantities.{quantity}.{term}", entry.get(term, 0.0))
+            for term in ALLOWANCE_TERMS
+        }
+        rules[quantity] = Rule(justification=str(entry["justification"]).strip(), **terms)
+    calibration = mapping(
+        path, "calibration", raw.get("calibration"), ("duration_factor", "k_agree")
+    )
+    if expected_path is None:
+        name = raw.get("expected_deviations")
+        if not name or not isinstance(name, str):
+            raise ParameterError(path, "expected_deviations", name, "missing file name")
+        expected_path = path.parent / name
+    return ValidationConfig(
+        rules=rules,
+        family_wise_alpha=alpha,
+        seeds=_seed_ranges(path, raw),
+        duration_factor=number(
+            path, "calibration.duration_factor", calibration.get("duration_factor", 2.0), "positive"
+        ),
+        k_agree=number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), "positive"),
+        expected=load_expected_deviations(expected_path),
+        source=str(path),
+        cross=load_cross_config(path),
+    )
 
 
-def _seed_ranges(path, raw) -> dict[str, tuple[int, int]]:
-    seeds = raw.get("seeds")
-    if not isinstance(seeds, dict):
-        raise ParameterError(path, "seeds", seeds, "missing section (verification, calibration)")
+def _seed_ranges(path, raw: dict) -> dict[str, tuple[int, int]]:
+    """The disjoint seed ranges of the ``seeds`` section, purpose -> (first, last)."""
+    if raw.get("seeds") is None:
+        raise ParameterError(path, "seeds", None, "missing section (verification, calibration)")
+    seeds = mapping(path, "seeds", raw["seeds"], SEED_PURPOSES)
     ranges = {}
     for purpose in SEED_PURPOSES:
         entry = seeds.get(purpose)
         if not isinstance(entry, dict) or not {"first", "last"} <= set(entry):
             raise ParameterError(path, f"seeds.{purpose}", entry, "expected {first: N, last: M}")
+        mapping(path, f"seeds.{purpose}", entry, ("first", "last"))
         first, last = entry["first"], entry["last"]
         if not (isinstance(first, int) and isinstance(last, int) and 0 <= first <= last):
             raise ParameterError(path, f"seeds.{purpose}", entry, "expected 0 <= first <= last")
@@ -138,75 +216,6 @@ def _seed_ranges(path, raw) -> dict[str, tuple[int, int]]:
             "the verification and calibration seed ranges overlap; they must be disjoint",
         )
     return ranges
-
-
-def load_validation(
-    path: str | Path | None = None, expected_path: str | Path | None = None
-) -> ValidationConfig:
-    """Read ``params/validation.yaml`` (or the given file) and its expected deviations.
-
-    ``expected_path`` overrides the file named by ``expected_deviations``
-    (relative to the validation file's folder).
-
-    Raises
-    ------
-    ParameterError
-        Naming the file, the key and the value of a missing or bad entry.
-    """
-    path = Path(path) if path is not None else default_params_path("validation.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
-    if not isinstance(raw, dict) or "quantities" not in raw:
-        raise ParameterError(path, "quantities", None, "missing section")
-    if "known_deviations" in raw:
-        raise ParameterError(
-            path,
-            "known_deviations",
-            "...",
-            "flat known-deviation envelopes are gone; expected deviations come from "
-            "`mfval calibrate` (expected_deviations)",
-        )
-    alpha = _number(path, "family_wise_alpha", raw.get("family_wise_alpha"), positive=True)
-    if not alpha < 1:
-        raise ParameterError(path, "family_wise_alpha", alpha, "expected 0 < alpha < 1")
-    rules = {}
-    for quantity in QUANTITIES:
-        entry = raw["quantities"].get(quantity)
-        if not isinstance(entry, dict):
-            raise ParameterError(path, f"quantities.{quantity}", entry, "missing rule")
-        if not str(entry.get("justification", "")).strip():
-            raise ParameterError(
-                path, f"quantities.{quantity}.justification", None, "every allowance needs one"
-            )
-        unknown = set(entry) - {*ALLOWANCE_TERMS, "justification"}
-        if unknown:
-            raise ParameterError(
-                path, f"quantities.{quantity}", sorted(unknown), "unknown allowance terms"
-            )
-        terms = {
-            term: _number(path, f"quantities.{quantity}.{term}", entry.get(term, 0.0))
-            for term in ALLOWANCE_TERMS
-        }
-        rules[quantity] = Rule(justification=str(entry["justification"]).strip(), **terms)
-    calibration = raw.get("calibration") or {}
-    if expected_path is None:
-        name = raw.get("expected_deviations")
-        if not name:
-            raise ParameterError(path, "expected_deviations", name, "missing file name")
-        expected_path = path.parent / name
-    return ValidationConfig(
-        rules=rules,
-        family_wise_alpha=alpha,
-        seeds=_seed_ranges(path, raw),
-        duration_factor=_number(
-            path, "calibration.duration_factor", calibration.get("duration_factor", 2.0), True
-        ),
-        k_agree=_number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), True),
-        expected=load_expected_deviations(expected_path),
-        source=str(path),
-    )
 
 
 def row_test(

@@ -39,12 +39,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from mfval.comparison.checks import VERDICT_NOT_JUDGED, row_test
 from mfval.comparison.metrics import COLUMNS
 from mfval.theory.spectra import model_spectrum, theory_spectra_table
 
-from mfval.config import UNITS, ParameterError, default_params_path
+from mfval.config import (
+    ParameterError,
+    Spec,
+    default_params_path,
+    mapping,
+    number,
+    read_yaml,
+)
+from mfval.config import quantity as si_quantity
 
 PSD_TERMS = (
     "renewal",
@@ -54,29 +61,23 @@ PSD_TERMS = (
 )
 
 
-def _quantity(path, key, entry, dimension: str):
-    if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
-        raise ParameterError(path, key, entry, "expected a mapping {value: ..., unit: ...}")
-    unit = str(entry["unit"])
-    if unit not in UNITS or UNITS[unit][1] != dimension:
-        raise ParameterError(path, key, entry, f"unit '{unit}' is not a unit of {dimension}")
-    try:
-        value = np.asarray(entry["value"], float) * UNITS[unit][0]
-    except (TypeError, ValueError):
-        raise ParameterError(path, key, entry, "value is not numeric") from None
-    if not np.all(np.isfinite(value)) or np.any(value <= 0):
-        raise ParameterError(path, key, entry, "must be positive and finite")
-    return value.item() if value.ndim == 0 else value
-
-
-def _nonnegative(path, key, value) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(path, key, value, "expected a number") from None
-    if not (math.isfinite(number) and number >= 0):
-        raise ParameterError(path, key, value, "expected a non-negative number")
-    return number
+#: top-level sections of ``params/closed_loop.yaml`` and the keys of its nested sections
+CLOSED_LOOP_SECTIONS = (
+    "k",
+    "simulation",
+    "semi_empirical_judged_below_hz",
+    "sweep",
+    "check_frequencies",
+    "allowances",
+)
+CLOSED_LOOP_KEYS = {
+    "simulation": ("duration", "sweep_duration", "semi_empirical_frequencies"),
+    "sweep": ("stable_rate_relative",),
+    "allowances": ("psd", "cv", "onset"),
+    "allowances.psd": (*PSD_TERMS, "justification"),
+    "allowances.cv": ("relative", "justification"),
+    "allowances.onset": ("justification",),
+}
 
 
 def load_closed_loop_config(path: str | Path | None = None) -> dict:
@@ -92,44 +93,45 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     Raises
     ------
     ParameterError
-        Naming the file, the key and the value.
+        Naming the file, the key and the value (also for an unknown, e.g.
+        misspelled, section or key).
     """
     path = Path(path) if path is not None else default_params_path("closed_loop.yaml")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
-    if not isinstance(raw, dict):
-        raise ParameterError(path, "<file>", raw, "expected a mapping")
-    sim = raw.get("simulation") or {}
-    allow = raw.get("allowances") or {}
-    out = {"source": str(path), "k": _nonnegative(path, "k", raw.get("k"))}
+    raw = read_yaml(path, CLOSED_LOOP_SECTIONS)
+
+    def section(key: str, parent: dict) -> dict:
+        return mapping(path, key, parent.get(key.rsplit(".", 1)[-1]), CLOSED_LOOP_KEYS[key])
+
+    sim = section("simulation", raw)
+    allow = section("allowances", raw)
+    positive = {unit: Spec(unit, "any", "positive") for unit in ("s", "Hz")}
+    out = {"source": str(path), "k": number(path, "k", raw.get("k"))}
     for key in ("duration", "sweep_duration"):
-        out[key] = _quantity(path, f"simulation.{key}", sim.get(key), "s")
+        out[key] = si_quantity(path, f"simulation.{key}", sim.get(key), positive["s"])
     out["semi_empirical_frequencies"] = np.atleast_1d(
-        _quantity(
+        si_quantity(
             path,
             "simulation.semi_empirical_frequencies",
             sim.get("semi_empirical_frequencies"),
-            "Hz",
+            positive["Hz"],
         )
     )
     out["check_frequencies"] = np.atleast_1d(
-        _quantity(path, "check_frequencies", raw.get("check_frequencies"), "Hz")
+        si_quantity(path, "check_frequencies", raw.get("check_frequencies"), positive["Hz"])
     )
-    psd = allow.get("psd") or {}
-    out["psd"] = {t: _nonnegative(path, f"allowances.psd.{t}", psd.get(t)) for t in PSD_TERMS}
-    out["semi_judged_below_hz"] = _nonnegative(
+    psd = section("allowances.psd", allow)
+    out["psd"] = {t: number(path, f"allowances.psd.{t}", psd.get(t)) for t in PSD_TERMS}
+    out["semi_judged_below_hz"] = number(
         path, "semi_empirical_judged_below_hz", raw.get("semi_empirical_judged_below_hz")
     )
-    sweep = raw.get("sweep") or {}
-    out["stable_rate_relative"] = _nonnegative(
+    sweep = section("sweep", raw)
+    out["stable_rate_relative"] = number(
         path, "sweep.stable_rate_relative", sweep.get("stable_rate_relative")
     )
-    cv = allow.get("cv") or {}
-    out["cv_relative"] = _nonnegative(path, "allowances.cv.relative", cv.get("relative"))
+    cv = section("allowances.cv", allow)
+    out["cv_relative"] = number(path, "allowances.cv.relative", cv.get("relative"))
     for name in ("psd", "cv", "onset"):
-        if not str((allow.get(name) or {}).get("justification", "")).strip():
+        if not str(section(f"allowances.{name}", allow).get("justification", "")).strip():
             raise ParameterError(path, f"allowances.{name}.justification", None, "missing")
     return out
 

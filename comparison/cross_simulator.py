@@ -43,7 +43,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 COLUMNS = [
     "mu_mV",
@@ -98,37 +97,48 @@ class CrossConfig:
         return float(self.allowances.get(quantity, 0.0))
 
 
+#: keys of the ``cross_simulator`` section and of one allowance entry
+CROSS_KEYS = ("k", "allowances")
+ALLOWANCE_KEYS = ("absolute", "justification")
+
+
 def load_cross_config(path: str | Path | None = None) -> CrossConfig:
     """The ``cross_simulator`` section of ``params/validation.yaml`` (or the given file).
 
+    The whole file is read with :func:`mfval.config.read_yaml` (its
+    top-level sections are those of :data:`comparison.checks.VALIDATION_SECTIONS`);
+    without a ``cross_simulator`` section (or for an empty file) the
+    defaults apply (k = 4, no allowance).
+
     Raises
     ------
-    ValueError
-        Naming the file and key of a bad entry (k not positive, unknown
-        quantity, allowance without justification).
+    ParameterError
+        (a ValueError) Naming the file, key and value of a bad entry: an
+        unknown section or key, k not a positive number, an unknown
+        quantity, an allowance without justification or a negative one.
     """
-    from mfval.config import default_params_path
+    from mfval.comparison.checks import VALIDATION_SECTIONS
+
+    from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
 
     path = Path(path) if path is not None else default_params_path("validation.yaml")
-    raw = (yaml.safe_load(path.read_text()) or {}).get("cross_simulator")
-    if raw is None:
+    raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"), allow_empty=True)
+    if raw.get("cross_simulator") is None:
         return CrossConfig()
-    k = raw.get("k", 4)
-    if not isinstance(k, (int, float)) or not k > 0:
-        raise ValueError(f"{path}: cross_simulator.k must be a positive number, got k = {k!r}")
+    section = mapping(path, "cross_simulator", raw["cross_simulator"], CROSS_KEYS)
+    k = number(path, "cross_simulator.k", section.get("k", 4), "positive")
     allowances, justifications = {}, {}
-    for quantity, entry in (raw.get("allowances") or {}).items():
+    entries = mapping(path, "cross_simulator.allowances", section.get("allowances"))
+    for quantity, entry in entries.items():
         key = f"cross_simulator.allowances.{quantity}"
         if quantity not in QUANTITIES:
-            raise ValueError(f"{path}: {key}: unknown quantity {quantity!r}")
+            raise ParameterError(path, key, entry, f"unknown quantity {quantity!r}")
         if not isinstance(entry, dict) or not str(entry.get("justification", "")).strip():
-            raise ValueError(f"{path}: {key}: every allowance needs a justification")
-        value = entry.get("absolute", 0.0)
-        if not isinstance(value, (int, float)) or value < 0:
-            raise ValueError(f"{path}: {key}.absolute must be >= 0, got {value!r}")
-        allowances[quantity] = float(value)
+            raise ParameterError(path, key, entry, "every allowance needs a justification")
+        mapping(path, key, entry, ALLOWANCE_KEYS)
+        allowances[quantity] = number(path, f"{key}.absolute", entry.get("absolute", 0.0))
         justifications[quantity] = str(entry["justification"]).strip()
-    return CrossConfig(k=float(k), allowances=allowances, justifications=justifications)
+    return CrossConfig(k=k, allowances=allowances, justifications=justifications)
 
 
 def wrap_degrees(x):

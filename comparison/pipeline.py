@@ -231,7 +231,7 @@ def run_validation(
     if len(by_simulator) > 1:
         from mfval.comparison.cross_simulator import cross_simulator_table
 
-        result.cross_simulator = cross_simulator_table(result.by_simulator)
+        result.cross_simulator = cross_simulator_table(result.by_simulator, config.cross)
     if closed is not None:
         result.closed_loop = closed.finish([results[id(t)] for t in closed_tasks], result.transfer)
         from mfval.comparison.aggregate import family_wise_verdicts

@@ -8,6 +8,13 @@ arrays) and checks them against :data:`SCHEMA`. Any problem raises
 A file may start with ``inherit: OTHER.yaml`` (a path relative to the file):
 the other file is loaded first and the sections given here override it key by
 key.
+
+This module is also the one entry for reading every other YAML file of the
+suite (``validation.yaml``, ``closed_loop.yaml``, ``expected_deviations.yaml``):
+:func:`read_yaml` reads a file and rejects unknown top-level sections,
+:func:`mapping` does the same for a nested section, :func:`quantity` parses a
+``{value, unit}`` entry with the unit table :data:`UNITS`, and :func:`number`
+a plain number. All of them raise :class:`ParameterError`.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import copy
 import hashlib
 import json
 import math
+import reprlib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,9 +62,10 @@ class Spec:
     shape : str
         One of "scalar", "pop" (one value per population), "popxpop"
         (target x source matrix), "vector" (any length >= 1), "pairs"
-        (n x 2 array), "pair" (two values).
+        (n x 2 array), "pair" (two values), "any" (no shape check).
     check : str
-        "positive", "nonnegative", "integer_positive", or "" for none.
+        "positive", "nonnegative", "integer_positive",
+        "integer_nonnegative", or "" for none.
     """
 
     dimension: str
@@ -110,12 +119,27 @@ SCHEMA: dict[str, dict[str, Spec]] = {
 }
 
 
+#: top-level sections of a parameter file (``params/default.yaml``)
+PARAMS_SECTIONS: tuple[str, ...] = ("inherit", *SCHEMA)
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring = 2, 4, 6, 60
+
+
 class ParameterError(ValueError):
-    """A parameter file is missing a key, or holds a bad unit, shape or value."""
+    """A parameter file is missing a key, or holds a bad unit, shape or value.
+
+    The message names the file, the key (dotted, e.g. ``network.tau_m``;
+    ``<file>`` for the file as a whole) and the value (abbreviated when its
+    repr is long; the full value is kept in :attr:`value`).
+    """
 
     def __init__(self, file: str | Path, key: str, value: Any, reason: str):
         self.file, self.key, self.value, self.reason = str(file), key, value, reason
-        super().__init__(f"{file}: parameter '{key}' = {value!r}: {reason}")
+        shown = repr(value)
+        if len(shown) > 200:
+            shown = _SHORT.repr(value)
+        super().__init__(f"{file}: parameter '{key}' = {shown}: {reason}")
 
 
 def require_positive(name: str, value, unit: str = "") -> None:
@@ -144,36 +168,165 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def read_raw(path: str | Path, _seen: tuple = ()) -> dict:
-    """Read a YAML parameter file, resolving ``inherit``; no unit conversion."""
-    path = Path(path).resolve()
-    if path in _seen:
-        raise ParameterError(path, "inherit", str(path), "circular inheritance")
+def read_yaml(path: str | Path, sections, *, allow_empty: bool = False) -> dict:
+    """Read a YAML file that holds a mapping of sections; the one reader of the suite.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    sections : iterable of str
+        The allowed top-level sections; any other (e.g. a misspelled one)
+        is an error that names it.
+    allow_empty : bool
+        Whether an empty file (or one with only comments) is read as ``{}``
+        rather than rejected.
+
+    Returns
+    -------
+    dict
+        The top-level mapping, as PyYAML reads it (no unit conversion).
+
+    Raises
+    ------
+    ParameterError
+        If the file does not exist, cannot be read, is not UTF-8 text (e.g.
+        a binary file), is not valid YAML, does not hold a mapping, or has an
+        unknown section (key ``<file>`` or the section's name).
+    """
+    path = Path(path)
     if not path.is_file():
-        raise ParameterError(path, "<file>", str(path), "file does not exist")
+        reason = "not a file" if path.exists() else "file does not exist"
+        raise ParameterError(path, "<file>", str(path), reason)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ParameterError(path, "<file>", str(path), f"cannot read ({err})") from err
+    except UnicodeDecodeError as err:
+        raise ParameterError(
+            path, "<file>", str(path), f"not a UTF-8 text file (binary?) ({err})"
+        ) from err
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ParameterError(path, "<file>", str(path), f"not valid YAML ({err})") from err
+    if raw is None and allow_empty:
+        return {}
     if not isinstance(raw, dict):
         raise ParameterError(path, "<file>", raw, "the file must hold a mapping of sections")
-    parent = raw.pop("inherit", None)
-    if parent is not None:
-        base = read_raw(path.parent / parent, _seen + (path,))
-        raw = _deep_merge(base, raw)
-    raw.setdefault("_files", [])
-    raw["_files"] = list(raw["_files"]) + [str(path)]
+    _reject_unknown(path, "", raw, sections, "section")
     return raw
 
 
-def _convert(file, key: str, entry: Any, spec: Spec, n_pop: int) -> Any:
+def _reject_unknown(file, prefix: str, raw: dict, allowed, what: str) -> None:
+    allowed = list(allowed)
+    unknown = [k for k in raw if k not in allowed]
+    if unknown:
+        key = unknown[0]
+        raise ParameterError(
+            file,
+            f"{prefix}{key}",
+            raw[key],
+            f"unknown {what} '{key}' (expected one of: {', '.join(map(str, allowed))})",
+        )
+
+
+def mapping(file: str | Path, key: str, value: Any, allowed=None) -> dict:
+    """A nested section of a YAML file: ``{}`` if absent, else a mapping with known keys.
+
+    Parameters
+    ----------
+    file : str or Path
+        The file (for the message).
+    key : str
+        Dotted name of the section, e.g. ``allowances.psd``.
+    value : Any
+        The section as read (None when absent).
+    allowed : iterable of str, optional
+        The allowed keys; default: any.
+
+    Raises
+    ------
+    ParameterError
+        If the value is not a mapping, or holds a key not in ``allowed``
+        (named ``KEY.UNKNOWN``).
+    """
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParameterError(file, key, value, "expected a mapping")
+    if allowed is not None:
+        _reject_unknown(file, f"{key}.", value, allowed, "key")
+    return value
+
+
+def read_raw(path: str | Path, _seen: tuple = ()) -> dict:
+    """Read a YAML parameter file, resolving ``inherit``; no unit conversion.
+
+    The sections are those of :data:`PARAMS_SECTIONS`; the result has the
+    merged sections and ``_files``, the files read (parents first).
+
+    Raises
+    ------
+    ParameterError
+        For a missing, unreadable or non-mapping file, an unknown section
+        (also ``_files``, which only the loader writes), a bad ``inherit``
+        or circular inheritance.
+    """
+    path = Path(path).resolve()
+    if path in _seen:
+        raise ParameterError(path, "inherit", str(path), "circular inheritance")
+    raw = read_yaml(path, PARAMS_SECTIONS)
+    parent = raw.pop("inherit", None)
+    if parent is not None:
+        if not isinstance(parent, str) or not parent:
+            raise ParameterError(path, "inherit", parent, "expected a file name")
+        base = read_raw(path.parent / parent, _seen + (path,))
+        raw = _deep_merge(base, raw)
+    raw["_files"] = list(raw.get("_files", [])) + [str(path)]
+    return raw
+
+
+def quantity(
+    file: str | Path, key: str, entry: Any, dimension: str | Spec, n_pop: int | None = None
+) -> Any:
+    """Convert one ``{value: ..., unit: ...}`` entry to SI with :data:`UNITS`.
+
+    Parameters
+    ----------
+    file : str or Path
+        The file (for the message).
+    key : str
+        Dotted name of the entry, e.g. ``network.tau_m``.
+    entry : Any
+        The entry as read.
+    dimension : str or Spec
+        SI dimension symbol of the unit ("s", "Hz", "1", ...; any shape, no
+        value check), or a :class:`Spec` with shape and check.
+    n_pop : int, optional
+        Number of populations, for the shapes "pop" and "popxpop".
+
+    Returns
+    -------
+    float, int or numpy.ndarray
+        The value in SI units of ``dimension`` (float for a scalar; int
+        for an integer check).
+
+    Raises
+    ------
+    ParameterError
+        Naming the file, the key and the entry: not a ``{value, unit}``
+        mapping, unknown unit, unit of another dimension, not numeric, wrong
+        shape, not finite, or failing the check.
+    """
+    spec = dimension if isinstance(dimension, Spec) else Spec(dimension, "any")
     if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
         raise ParameterError(file, key, entry, "expected a mapping {value: ..., unit: ...}")
     unit = str(entry["unit"])
     if unit not in UNITS:
         raise ParameterError(file, key, entry, f"unknown unit '{unit}' (known: {sorted(UNITS)})")
-    factor, dimension = UNITS[unit]
-    if dimension != spec.dimension:
+    factor, unit_dimension = UNITS[unit]
+    if unit_dimension != spec.dimension:
         raise ParameterError(file, key, entry, f"unit '{unit}' is not a unit of {spec.dimension}")
     try:
         value = np.asarray(entry["value"], dtype=float)
@@ -210,6 +363,41 @@ def _convert(file, key: str, entry: Any, spec: Spec, n_pop: int) -> Any:
     if spec.check.startswith("integer"):
         value = value.astype(int)
     return value.item() if value.ndim == 0 else value
+
+
+def number(file: str | Path, key: str, value: Any, check: str = "nonnegative") -> float:
+    """A plain (unitless) number of a YAML file, as float.
+
+    Parameters
+    ----------
+    file : str or Path
+        The file (for the message).
+    key : str
+        Dotted name of the entry.
+    value : Any
+        The entry as read (a number, or a string such as ``"1e-3"`` that
+        PyYAML leaves unparsed).
+    check : str
+        "nonnegative" (default), "positive", or "" (any finite number).
+
+    Raises
+    ------
+    ParameterError
+        If the value is missing, not a number, not finite, or fails the check.
+    """
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(file, key, value, "expected a number") from None
+    wanted = {"positive": "a positive", "nonnegative": "a non-negative", "": "a"}[check]
+    ok = math.isfinite(result) and (
+        (check == "positive" and result > 0)
+        or (check == "nonnegative" and result >= 0)
+        or check == ""
+    )
+    if not ok:
+        raise ParameterError(file, key, value, f"expected {wanted} finite number")
+    return result
 
 
 def load_params(path: str | Path | None = None) -> dict:
@@ -253,7 +441,7 @@ def load_params(path: str | Path | None = None) -> dict:
             full_key = f"{section}.{key}"
             if key not in section_raw:
                 raise ParameterError(file, full_key, None, "missing key")
-            converted[key] = _convert(file, full_key, section_raw[key], spec, n_pop)
+            converted[key] = quantity(file, full_key, section_raw[key], spec, n_pop)
         unknown = set(section_raw) - set(specs) - {"populations"}
         if unknown:
             key = sorted(unknown)[0]

@@ -101,7 +101,7 @@ def test_config_section_and_errors(tmp_path):
     assert load_cross_config().k == 4
     bad = tmp_path / "v.yaml"
     bad.write_text("cross_simulator:\n  k: -1\n")
-    with pytest.raises(ValueError, match="k = -1"):
+    with pytest.raises(ValueError, match=r"cross_simulator\.k' = -1"):
         load_cross_config(bad)
     bad.write_text("cross_simulator:\n  allowances:\n    rate: {absolute: 0.1}\n")
     with pytest.raises(ValueError, match="justification"):
