@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
-from mfval.comparison.cross_simulator import CrossConfig, load_cross_config
+from mfval.comparison.cross_simulator import CrossConfig, cross_config
 from scipy import stats
 
 from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
@@ -119,6 +119,19 @@ VALIDATION_SECTIONS = (
 )
 
 
+def load_cross_config(path: str | Path | None = None) -> CrossConfig:
+    """The ``cross_simulator`` section of ``params/validation.yaml`` (or the given file).
+
+    The whole file is read with :func:`mfval.config.read_yaml` (its sections are
+    :data:`VALIDATION_SECTIONS`); the section is parsed by
+    :func:`mfval.comparison.cross_simulator.cross_config`.
+    """
+    path = Path(path) if path is not None else default_params_path("validation.yaml")
+    return cross_config(
+        path, read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"), allow_empty=True)
+    )
+
+
 def load_validation(
     path: str | Path | None = None, expected_path: str | Path | None = None
 ) -> ValidationConfig:
@@ -126,7 +139,7 @@ def load_validation(
 
     ``expected_path`` overrides the file named by ``expected_deviations``
     (relative to the validation file's folder). The ``cross_simulator``
-    section is read too (:func:`comparison.cross_simulator.load_cross_config`),
+    section is read too (:func:`load_cross_config`),
     so that a bad one is reported before any simulation runs.
 
     Raises
@@ -188,7 +201,7 @@ def load_validation(
         k_agree=number(path, "calibration.k_agree", calibration.get("k_agree", 3.0), "positive"),
         expected=load_expected_deviations(expected_path),
         source=str(path),
-        cross=load_cross_config(path),
+        cross=cross_config(path, raw),
     )
 
 

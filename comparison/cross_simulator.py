@@ -10,7 +10,7 @@ model-error allowance:
 
 with k and the (documented numerical) allowances from the
 ``cross_simulator`` section of ``params/validation.yaml``
-(:func:`load_cross_config`); by default every allowance is 0.
+(:func:`mfval.comparison.checks.load_cross_config`); by default every allowance is 0.
 
 Rows (:data:`COLUMNS`), one per working point and
 
@@ -102,27 +102,22 @@ CROSS_KEYS = ("k", "allowances")
 ALLOWANCE_KEYS = ("absolute", "justification")
 
 
-def load_cross_config(path: str | Path | None = None) -> CrossConfig:
-    """The ``cross_simulator`` section of ``params/validation.yaml`` (or the given file).
+def cross_config(path: str | Path, raw: dict) -> CrossConfig:
+    """The :class:`CrossConfig` of the ``cross_simulator`` section of a validation file.
 
-    The whole file is read with :func:`mfval.config.read_yaml` (its
-    top-level sections are those of :data:`comparison.checks.VALIDATION_SECTIONS`);
-    without a ``cross_simulator`` section (or for an empty file) the
-    defaults apply (k = 4, no allowance).
+    ``raw`` is the whole file as read by
+    :func:`mfval.comparison.checks.load_cross_config` (or ``load_validation``);
+    without a ``cross_simulator`` section the defaults apply (k = 4, no allowance).
 
     Raises
     ------
     ParameterError
         (a ValueError) Naming the file, key and value of a bad entry: an
-        unknown section or key, k not a positive number, an unknown
-        quantity, an allowance without justification or a negative one.
+        unknown key, k not a positive number, an unknown quantity, an
+        allowance without justification or a negative one.
     """
-    from mfval.comparison.checks import VALIDATION_SECTIONS
+    from mfval.config import ParameterError, mapping, number
 
-    from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
-
-    path = Path(path) if path is not None else default_params_path("validation.yaml")
-    raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"), allow_empty=True)
     if raw.get("cross_simulator") is None:
         return CrossConfig()
     section = mapping(path, "cross_simulator", raw["cross_simulator"], CROSS_KEYS)
@@ -336,7 +331,7 @@ def transfer_cross_rows(
 
 def cross_simulator_table(
     results: dict,
-    config: CrossConfig | None = None,
+    config: CrossConfig,
     reference: str | None = None,
 ) -> pd.DataFrame:
     """All cross-simulator rows: every other simulator against the reference.
@@ -346,12 +341,11 @@ def cross_simulator_table(
     results : dict
         simulator name -> dict with ``network``, ``transfer``, ``fits``
         DataFrames (any may be empty).
-    config : CrossConfig, optional
-        Default :func:`load_cross_config`.
+    config : CrossConfig
+        Its ``k`` and allowances (:func:`mfval.comparison.checks.load_cross_config`).
     reference : str, optional
         Simulator "a" of every row (default: the first of ``results``).
     """
-    config = config or load_cross_config()
     names = list(results)
     if len(names) < 2:
         return pd.DataFrame(columns=COLUMNS)

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 import yaml
 from mfval.comparison.calibration import load_expected_deviations
-from mfval.comparison.checks import load_validation
+from mfval.comparison.checks import load_cross_config, load_validation
 from mfval.comparison.closed_loop import load_closed_loop_config
-from mfval.comparison.cross_simulator import load_cross_config
 
 from mfval.cli.main import main
 from mfval.config import (

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from mfval.comparison.checks import load_cross_config
 from mfval.comparison.cross_simulator import (
     CrossConfig,
     cross_simulator_table,
     curve_aggregates,
-    load_cross_config,
     network_cross_rows,
     transfer_cross_rows,
 )

@@ -18,10 +18,10 @@ import pytest
 
 pytest.importorskip("nest")
 
+from mfval.comparison.checks import load_cross_config
 from mfval.comparison.cross_simulator import (
     VERDICT_FAIL,
     cross_id,
-    load_cross_config,
     network_cross_rows,
     transfer_cross_rows,
 )
