@@ -628,7 +628,7 @@ def spectrum_summary(comparison: pd.DataFrame) -> pd.DataFrame:
 
 def report_section(result: ClosedLoopResult | None) -> list[str]:
     """Markdown lines of the closed-loop section of ``report.md`` (empty without a result)."""
-    from mfval.comparison.report import _markdown
+    from mfval.comparison.tables import markdown_table as _markdown
 
     if result is None:
         return []

@@ -18,6 +18,7 @@ import math
 import pandas as pd
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED, VERDICT_PASS
 from mfval.comparison.metrics import check_id
+from mfval.comparison.tables import markdown_table
 
 #: two-sided 95 % normal quantile for the confidence intervals of part (b)
 Z95 = 1.959963984540054
@@ -40,19 +41,6 @@ def summary_table(comparison: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
-    """A GitHub markdown table (no optional dependency)."""
-
-    def cell(value):
-        if isinstance(value, float):
-            return "" if math.isnan(value) else format(value, floatfmt)
-        return str(value)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def _where(row) -> str:
@@ -210,21 +198,26 @@ def render_report(
         f"(pointwise and aggregate)"
         + (f"; exit code {exit_code}." if exit_code is not None else "."),
         "",
-        _markdown(summary_table(comparison)),
+        markdown_table(summary_table(comparison)),
         "",
     ]
     failed = failed_table(comparison)
     if len(failed):
-        lines += ["### Failed checks", "", _markdown(failed), ""]
+        lines += ["### Failed checks", "", markdown_table(failed), ""]
     agg = aggregate_table(comparison)
     if len(agg):
-        lines += ["### Aggregate checks (per curve and over all points)", "", _markdown(agg), ""]
+        lines += [
+            "### Aggregate checks (per curve and over all points)",
+            "",
+            markdown_table(agg),
+            "",
+        ]
     nj = not_judged_table(comparison)
     if len(nj):
         lines += [
             "### Not judged (measured deviation reported in (b))",
             "",
-            _markdown(nj),
+            markdown_table(nj),
             "",
         ]
     lines += [
@@ -240,7 +233,7 @@ def render_report(
             "tf_amplitude": "Transfer-function amplitude (%)",
             "tf_phase": "Transfer-function phase (deg)",
         }[name]
-        lines += [f"### {title}", "", _markdown(table), ""]
+        lines += [f"### {title}", "", markdown_table(table), ""]
     from mfval.comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))
