@@ -6,14 +6,12 @@ import math
 
 import numpy as np
 import pandas as pd
-from mfval.simulation.estimators.activity import (
-    band_power_ratio,
+from mfval.simulation.estimators.cv import (
     cv_from_moments,
     isi_window_moments,
-    mean_over_units,
-    rate_spectrum,
     window_count_moments,
 )
+from mfval.simulation.estimators.spectra import band_power_ratio, mean_over_units, rate_spectrum
 
 #: settings used by the per-chunk measurement (they enter a chunk's store key)
 CHUNK_MEASURE_KEYS = ("segment", "fano_window")
@@ -87,9 +85,9 @@ def measure_window(window: dict, measure: dict | None = None) -> dict:
     dict: ``segment_psd`` (1/s, (n_segments, n_pop, n_freq)), ``frequencies``
     (Hz), ``segment_s`` (s), ``counts`` (spikes in the window, (n_pop,)),
     ``n_steps``, ``dt`` (s), ``sizes``, ``names``, ``isi_moments`` (per
-    population, :func:`simulation.population_activity.isi_window_moments`),
+    population, :func:`simulation.estimators.cv.isi_window_moments`),
     ``count_moments`` (per population,
-    :func:`simulation.population_activity.window_count_moments` in windows of
+    :func:`simulation.estimators.cv.window_count_moments` in windows of
     ``fano_window``), ``rate_se_hz`` ((n_pop,), nan: set by :func:`measure_chunk`).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
@@ -208,7 +206,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     CV: of the interval distribution pooled over the neurons of every chunk,
     with window-corrected moments
-    (:func:`simulation.population_activity.isi_window_moments`), so that it
+    (:func:`simulation.estimators.cv.isi_window_moments`), so that it
     does not depend on the chunk length (the mean of per-neuron CVs of 1 s
     windows is biased low, by -1.6 % against a 10 s window at (10, 10) mV).
     Fano factor: summed count variances over summed mean counts.
@@ -222,7 +220,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     Returns
     -------
-    dict: ``spectrum`` (as :func:`simulation.population_activity.rate_spectrum`,
+    dict: ``spectrum`` (as :func:`simulation.estimators.spectra.rate_spectrum`,
     pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
     one dict per population with ``population, rate_hz, rate_se_hz, cv,
     cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,

@@ -55,6 +55,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from mfval.simulation.estimators.cv import isi_cv, mean_with_se
 from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS
 
 
@@ -110,26 +111,11 @@ def measure_cvs(recording, spec) -> dict:
     out = {}
     for name, off, n in _population_slices(spec):
         sel = (sender >= off) & (sender < off + n)
-        cvs = isi_cvs(sender[sel] - off, k[sel] * spec.dt, n)
-        se = float(cvs.std(ddof=1) / math.sqrt(len(cvs))) if len(cvs) > 1 else float("nan")
-        out[name] = (float(np.mean(cvs)) if len(cvs) else float("nan"), int(len(cvs)), se)
+        # intervals from spike times in s (not steps): the numbers of the stored tables
+        cvs = isi_cv(sender[sel] - off, k[sel] * spec.dt)
+        cv, se = mean_with_se(cvs)
+        out[name] = (cv, int(len(cvs)), se)
     return out
-
-
-def isi_cvs(local_i: np.ndarray, t: np.ndarray, n: int) -> np.ndarray:
-    """CV of the ISIs of every neuron with at least 3 spikes (2 intervals)."""
-    order = np.lexsort((t, local_i))
-    i_sorted, t_sorted = local_i[order], t[order]
-    same = i_sorted[1:] == i_sorted[:-1]
-    isi = np.diff(t_sorted)[same]
-    owner = i_sorted[1:][same]
-    n_isi = np.bincount(owner, minlength=n)
-    s1 = np.bincount(owner, weights=isi, minlength=n)
-    s2 = np.bincount(owner, weights=isi**2, minlength=n)
-    ok = n_isi >= 2
-    mean = s1[ok] / n_isi[ok]
-    var = (s2[ok] - n_isi[ok] * mean**2) / (n_isi[ok] - 1)
-    return np.sqrt(np.maximum(var, 0.0)) / mean
 
 
 def _current_window(recording, spec, off: int, n: int):
