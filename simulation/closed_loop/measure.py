@@ -12,6 +12,7 @@ from mfval.simulation.estimators.cv import (
     window_count_moments,
 )
 from mfval.simulation.estimators.spectra import band_power_ratio, mean_over_units, rate_spectrum
+from mfval.simulation.estimators.windows import spike_window
 
 #: settings used by the per-chunk measurement (they enter a chunk's store key)
 CHUNK_MEASURE_KEYS = ("segment", "fano_window")
@@ -51,15 +52,14 @@ def recording_window(recording, spec) -> dict:
     from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION
 
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
-    w, n = spec.warmup_steps, spec.duration_steps
-    k = np.asarray(recording.spike_step, np.int64) - (w + 1)
-    keep = (k >= 0) & (k < n)
+    n = spec.duration_steps
+    k, keep = spike_window(np.asarray(recording.spike_step, np.int64), spec.warmup_steps, n)
     sizes = np.asarray(spec.network["N"], int)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     i = np.asarray(recording.spike_sender, np.int64)[keep]
     pops = np.searchsorted(offsets, i, side="right") - 1
     return {
-        "steps": k[keep],
+        "steps": k,
         "neurons": i - offsets[pops],
         "populations": pops,
         "sizes": sizes,

@@ -56,6 +56,7 @@ import math
 import numpy as np
 import pandas as pd
 from mfval.simulation.estimators.cv import isi_cv, mean_with_se
+from mfval.simulation.estimators.windows import in_window, spike_window
 from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS
 
 
@@ -68,10 +69,8 @@ def _population_slices(spec):
 def _window_spikes(recording, spec):
     """(local step 0..n-1, sender) of the spikes in the measurement window."""
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
-    w, n = spec.warmup_steps, spec.duration_steps
-    k = recording.spike_step - (w + 1)
-    keep = (k >= 0) & (k < n)
-    return k[keep], recording.spike_sender[keep]
+    k, keep = spike_window(recording.spike_step, spec.warmup_steps, spec.duration_steps)
+    return k, recording.spike_sender[keep]
 
 
 def measure_rates(recording, spec) -> dict:
@@ -123,10 +122,9 @@ def _current_window(recording, spec, off: int, n: int):
     recording.require("state_sample", STATE_AFTER_JUMPS)
     idx, steps = recording.state_index["I"], recording.state_step["I"]
     current = recording.state["I"]
-    w, n_steps = spec.warmup_steps, spec.duration_steps
-    local = steps - w
-    window = (local >= 0) & (local < n_steps)
-    block = local[window] // (n_steps // spec.n_blocks)
+    n_steps = spec.duration_steps
+    local, window = in_window(steps, spec.warmup_steps, n_steps)
+    block = local // (n_steps // spec.n_blocks)
     rows = (idx >= off) & (idx < off + n)
     return current[rows][:, window], block
 
