@@ -43,6 +43,11 @@ def summary_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _section(title: str, table: pd.DataFrame) -> list[str]:
+    """Lines of a report subsection: a heading and its table."""
+    return [f"### {title}", "", markdown_table(table), ""]
+
+
 def _where(row) -> str:
     return "all points" if pd.isna(row["mu_mV"]) else f"({row['mu_mV']:g}, {row['sigma_mV']:g})"
 
@@ -201,25 +206,13 @@ def render_report(
         markdown_table(summary_table(comparison)),
         "",
     ]
-    failed = failed_table(comparison)
-    if len(failed):
-        lines += ["### Failed checks", "", markdown_table(failed), ""]
-    agg = aggregate_table(comparison)
-    if len(agg):
-        lines += [
-            "### Aggregate checks (per curve and over all points)",
-            "",
-            markdown_table(agg),
-            "",
-        ]
-    nj = not_judged_table(comparison)
-    if len(nj):
-        lines += [
-            "### Not judged (measured deviation reported in (b))",
-            "",
-            markdown_table(nj),
-            "",
-        ]
+    for title, table in (
+        ("Failed checks", failed_table(comparison)),
+        ("Aggregate checks (per curve and over all points)", aggregate_table(comparison)),
+        ("Not judged (measured deviation reported in (b))", not_judged_table(comparison)),
+    ):
+        if len(table):
+            lines += _section(title, table)
     lines += [
         "## (b) Measured error of the theory (sim vs theory, 95 % CI; no verdict)",
         "",
@@ -233,7 +226,7 @@ def render_report(
             "tf_amplitude": "Transfer-function amplitude (%)",
             "tf_phase": "Transfer-function phase (deg)",
         }[name]
-        lines += [f"### {title}", "", markdown_table(table), ""]
+        lines += _section(title, table)
     from mfval.comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))

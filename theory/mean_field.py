@@ -290,16 +290,8 @@ def working_point_for(mu: float, sigma: float, network: dict, theory: str = DEFA
     """The working point that realizes (mu, sigma): external rates and self-consistent rates.
 
     The one solution of a working point that every protocol uses (theory
-    scan, closed-loop theory, the simulation specs).
-
-    Parameters
-    ----------
-    mu, sigma : float
-        Requested working point in V.
-    network : dict
-        ``network`` section of the parameters (SI).
-    theory : {"fast", "nnmt"}
-        Computation path (see module docstring).
+    scan, closed-loop theory, the simulation specs). Arguments as
+    :func:`analyze_point` (mu, sigma in V; the ``network`` section, SI).
 
     Returns
     -------
