@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mfval.comparison.metrics import wrap_degrees
+from mfval.comparison.tables import markdown_table
 
 COLUMNS = [
     "mu_mV",
@@ -134,11 +136,6 @@ def cross_config(path: str | Path, raw: dict) -> CrossConfig:
         allowances[quantity] = number(path, f"{key}.absolute", entry.get("absolute", 0.0))
         justifications[quantity] = str(entry["justification"]).strip()
     return CrossConfig(k=k, allowances=allowances, justifications=justifications)
-
-
-def wrap_degrees(x):
-    """Angle(s) wrapped to (-180, 180]."""
-    return -((-np.asarray(x, float) + 180.0) % 360.0 - 180.0)
 
 
 def _row(config, *, value_a, se_a, value_b, se_b, quantity, difference=None, **where) -> dict:
@@ -395,18 +392,22 @@ def markdown_section(table: pd.DataFrame) -> list[str]:
         .agg(rows=("z", "size"), fail=("fail", "sum"), max_abs_z=("absz", "max"))
         .reset_index()
     )
-    lines += [_markdown(summary), ""]
+    lines += [markdown_table(summary, ".4g", nan="nan"), ""]
     agg = table[table["quantity"].isin(["tf_gain_ratio", "tf_phase_offset"])]
     if len(agg):
         lines += ["Aggregate rows per curve:", ""]
         cols = ["mu_mV", "sigma_mV", "mode", "quantity", "value_b", "se_b", "z", "verdict"]
-        lines += [_markdown(agg[cols]), ""]
+        lines += [markdown_table(agg[cols], ".4g", nan="nan"), ""]
     fails = table[table["verdict"] == VERDICT_FAIL]
     if len(fails):
         lines += ["Disagreements:", ""]
         cols = ["quantity", "value_a", "se_a", "value_b", "se_b", "z"]
         lines += [
-            _markdown(fails.assign(row=[cross_id(r) for _, r in fails.iterrows()])[["row", *cols]]),
+            markdown_table(
+                fails.assign(row=[cross_id(r) for _, r in fails.iterrows()])[["row", *cols]],
+                ".4g",
+                nan="nan",
+            ),
             "",
         ]
     return lines
@@ -444,12 +445,3 @@ def overlay_transfer(result, axes) -> list[str]:
                     capsize=1.0,
                 )
     return names
-
-
-def _markdown(df: pd.DataFrame, floatfmt: str = ".4g") -> str:
-    def cell(value):
-        return format(value, floatfmt) if isinstance(value, float) else str(value)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)

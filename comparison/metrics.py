@@ -189,26 +189,17 @@ def network_rows(network: pd.DataFrame, scan: pd.DataFrame) -> list[dict]:
                 **common,
             )
         )
-        rows.append(
-            _measure(
-                quantity="mu_realized",
-                unit="mV",
-                theory=float(th["mu_realized_mV"]),
-                simulation=float(sim["mu_realized_mV"]),
-                se=float(sim["mu_realized_se_mV"]),
-                **common,
+        for quantity in ("mu_realized", "sigma_realized"):
+            rows.append(
+                _measure(
+                    quantity=quantity,
+                    unit="mV",
+                    theory=float(th[f"{quantity}_mV"]),
+                    simulation=float(sim[f"{quantity}_mV"]),
+                    se=float(sim[f"{quantity}_se_mV"]),
+                    **common,
+                )
             )
-        )
-        rows.append(
-            _measure(
-                quantity="sigma_realized",
-                unit="mV",
-                theory=float(th["sigma_realized_mV"]),
-                simulation=float(sim["sigma_realized_mV"]),
-                se=float(sim["sigma_realized_se_mV"]),
-                **common,
-            )
-        )
     return rows
 
 

@@ -18,6 +18,7 @@ import math
 import pandas as pd
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED, VERDICT_PASS
 from mfval.comparison.metrics import check_id
+from mfval.comparison.tables import markdown_table
 
 #: two-sided 95 % normal quantile for the confidence intervals of part (b)
 Z95 = 1.959963984540054
@@ -42,17 +43,9 @@ def summary_table(comparison: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
-    """A GitHub markdown table (no optional dependency)."""
-
-    def cell(value):
-        if isinstance(value, float):
-            return "" if math.isnan(value) else format(value, floatfmt)
-        return str(value)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
+def _section(title: str, table: pd.DataFrame) -> list[str]:
+    """Lines of a report subsection: a heading and its table."""
+    return [f"### {title}", "", markdown_table(table), ""]
 
 
 def _where(row) -> str:
@@ -210,23 +203,16 @@ def render_report(
         f"(pointwise and aggregate)"
         + (f"; exit code {exit_code}." if exit_code is not None else "."),
         "",
-        _markdown(summary_table(comparison)),
+        markdown_table(summary_table(comparison)),
         "",
     ]
-    failed = failed_table(comparison)
-    if len(failed):
-        lines += ["### Failed checks", "", _markdown(failed), ""]
-    agg = aggregate_table(comparison)
-    if len(agg):
-        lines += ["### Aggregate checks (per curve and over all points)", "", _markdown(agg), ""]
-    nj = not_judged_table(comparison)
-    if len(nj):
-        lines += [
-            "### Not judged (measured deviation reported in (b))",
-            "",
-            _markdown(nj),
-            "",
-        ]
+    for title, table in (
+        ("Failed checks", failed_table(comparison)),
+        ("Aggregate checks (per curve and over all points)", aggregate_table(comparison)),
+        ("Not judged (measured deviation reported in (b))", not_judged_table(comparison)),
+    ):
+        if len(table):
+            lines += _section(title, table)
     lines += [
         "## (b) Measured error of the theory (sim vs theory, 95 % CI; no verdict)",
         "",
@@ -240,7 +226,7 @@ def render_report(
             "tf_amplitude": "Transfer-function amplitude (%)",
             "tf_phase": "Transfer-function phase (deg)",
         }[name]
-        lines += [f"### {title}", "", _markdown(table), ""]
+        lines += _section(title, table)
     from mfval.comparison.cross_simulator import markdown_section
 
     lines += markdown_section(getattr(result, "cross_simulator", None))
@@ -291,7 +277,7 @@ def report_section(result) -> list[str]:
         "LIF theory (with the delay), the fitted rate model, and the semi-empirical "
         "prediction (open-loop measured N); rows `psd*` of comparison.csv.",
         "",
-        _markdown(table, ".4g") if len(table) else "(no rows)",
+        markdown_table(table, ".4g") if len(table) else "(no rows)",
         "",
         "CV of the inter-spike intervals: "
         + ", ".join(

@@ -75,7 +75,7 @@ def test_measure_spectra_on_poisson_recording():
 
 def test_pooled_chunks_take_their_errors_from_the_spread_between_chunks():
     from mfval.simulation.closed_loop.measure import measure_window, pool_chunks
-    from mfval.simulation.estimators.activity import cv_from_moments
+    from mfval.simulation.estimators.cv import cv_from_moments
 
     rng = np.random.default_rng(11)
     windows = [_poisson_window(rng, n_steps=10_000, sizes=(200, 50)) for _ in range(4)]

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from mfval.simulation.estimators.activity import (
-    band_power_ratio,
-    fano_factors,
-    isi_cv,
-    population_counts,
-    rate_spectrum,
-)
+from mfval.simulation.estimators.cv import fano_factors, isi_cv
+from mfval.simulation.estimators.spectra import band_power_ratio, population_counts, rate_spectrum
 
 DT = 1e-4
 
@@ -112,7 +107,7 @@ def test_window_corrected_cv_does_not_depend_on_the_window_length():
     The mean of per-neuron CVs of such short windows is biased low (fewer
     intervals per neuron, long intervals cut by the window edges).
     """
-    from mfval.simulation.estimators.activity import cv_from_moments, isi_cv, isi_window_moments
+    from mfval.simulation.estimators.cv import cv_from_moments, isi_cv, isi_window_moments
 
     rng = np.random.default_rng(3)
     cv, rate, dt, window = 0.85, 22.0, 1e-4, 0.5

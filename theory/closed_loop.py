@@ -54,11 +54,10 @@ import math
 import numpy as np
 from mfval.theory.mean_field import (
     NnmtArrays,
-    external_rates_for_fixed_input,
     fit_low_pass,
     nnmt_arrays,
     transfer_function,
-    working_point,
+    working_point_for,
 )
 from mfval.theory.nnmt_compat import lif_exp, nnmt
 from scipy.optimize import brentq
@@ -247,10 +246,10 @@ def closed_loop_point(mu: float, sigma: float, network: dict, frequencies, fit_f
     ``transfer`` (n_freq, n_pop; Hz/V), ``psd_lif``, ``psd_rate``
     (n_freq, n_pop; 1/s), ``eigenvalue_lif``, ``eigenvalue_rate`` (n_freq,).
     """
+    point = working_point_for(mu, sigma, network)
+    wp = {k: point[k] for k in ("firing_rates", "mean_input", "std_input")}
     arrays = nnmt_arrays(network)
     frequencies = np.asarray(frequencies, float)
-    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays)
-    wp = working_point(nu_ext, arrays)
     tf_fit = lif_transfer(wp["mean_input"], wp["std_input"], fit_frequencies, arrays)
     fit = fit_low_pass(tf_fit, np.asarray(fit_frequencies, float), arrays)
     tf = lif_transfer(wp["mean_input"], wp["std_input"], frequencies, arrays)
@@ -260,11 +259,11 @@ def closed_loop_point(mu: float, sigma: float, network: dict, frequencies, fit_f
     N = np.asarray(network["N"], float)
     rates = wp["firing_rates"]
     return {
-        "mu": float(mu),
-        "sigma": float(sigma),
+        "mu": point["mu"],
+        "sigma": point["sigma"],
         "g": relative_inhibition(network),
         "delay": delay,
-        "nu_ext": nu_ext,
+        "nu_ext": point["nu_ext"],
         **wp,
         "cv": cvs(rates, wp["mean_input"], wp["std_input"], arrays),
         "tau_rate": fit["tau_rate"],

@@ -15,7 +15,7 @@ from mfval.theory.closed_loop import (
     rate_model_onset_lambertw,
 )
 from mfval.theory.mean_field import nnmt_arrays
-from mfval.theory.scan import software_versions
+from mfval.theory.versions import software_versions
 
 from mfval.config import analysis_frequencies, stable_hash
 from mfval.tasks import Task

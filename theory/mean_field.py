@@ -286,6 +286,30 @@ def cv(wp: dict[str, np.ndarray], arrays: NnmtArrays, theory: str = DEFAULT_THEO
     return np.asarray(func(*args), float)
 
 
+def working_point_for(mu: float, sigma: float, network: dict, theory: str = DEFAULT_THEORY) -> dict:
+    """The working point that realizes (mu, sigma): external rates and self-consistent rates.
+
+    The one solution of a working point that every protocol uses (theory
+    scan, closed-loop theory, the simulation specs). Arguments as
+    :func:`analyze_point` (mu, sigma in V; the ``network`` section, SI).
+
+    Returns
+    -------
+    dict of plain numbers and arrays (SI): ``mu``, ``sigma`` (float),
+    ``nu_ext`` (n_ext,), ``firing_rates`` (Hz), ``mean_input``,
+    ``std_input`` (V), each (n_pop,).
+
+    Raises
+    ------
+    InfeasibleWorkingPointError
+    """
+    check_theory(theory)
+    arrays = nnmt_arrays(network)
+    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays, theory)
+    wp = working_point(nu_ext, arrays, theory)
+    return {"mu": float(mu), "sigma": float(sigma), "nu_ext": nu_ext, **wp}
+
+
 def analyze_point(
     mu: float,
     sigma: float,
@@ -318,16 +342,11 @@ def analyze_point(
     ------
     InfeasibleWorkingPointError
     """
-    check_theory(theory)
+    wp = working_point_for(mu, sigma, network, theory)
     arrays = nnmt_arrays(network)
-    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays, theory)
-    wp = working_point(nu_ext, arrays, theory)
     tf = transfer_function(wp["mean_input"], wp["std_input"], frequencies, arrays, theory=theory)
     fit = fit_low_pass(tf, frequencies, arrays, theory)
     return {
-        "mu": float(mu),
-        "sigma": float(sigma),
-        "nu_ext": nu_ext,
         **wp,
         "cv": cv(wp, arrays, theory),
         "rate_slope": rate_slope(mu, sigma, arrays, theory),

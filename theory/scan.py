@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy
 from mfval.theory.mean_field import (
     DEFAULT_THEORY,
     InfeasibleWorkingPointError,
     analyze_point,
     check_theory,
 )
-from mfval.theory.nnmt_compat import NNMT_VERSION
+from mfval.theory.versions import software_versions
 
 from mfval.config import analysis_frequencies, scan_points, stable_hash
 from mfval.store import ResultStore
@@ -29,11 +28,6 @@ from mfval.tasks import Task, run_tasks
 
 #: bump when the content of a theory result changes
 THEORY_SCHEMA = 1
-
-
-def software_versions() -> dict[str, str]:
-    """Versions that can move a prediction."""
-    return {"nnmt": NNMT_VERSION, "numpy": np.__version__, "scipy": scipy.__version__}
 
 
 def point_key(

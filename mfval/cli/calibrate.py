@@ -118,7 +118,7 @@ def main(args: argparse.Namespace) -> int:
     from mfval.comparison.metrics import measurement_rows
     from mfval.comparison.pipeline import default_settings, run_validation
     from mfval.io import write_csv
-    from mfval.simulation.open_loop.tasks import software_versions
+    from mfval.simulation.model.versions import software_versions
     from mfval.store import ResultStore, code_fingerprint
     from mfval.tasks import close_client, open_client
 

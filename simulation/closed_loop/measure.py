@@ -11,14 +11,13 @@ import math
 
 import numpy as np
 import pandas as pd
-from mfval.simulation.estimators.activity import (
-    band_power_ratio,
+from mfval.simulation.estimators.cv import (
     cv_from_moments,
     isi_window_moments,
-    mean_over_units,
-    rate_spectrum,
     window_count_moments,
 )
+from mfval.simulation.estimators.spectra import band_power_ratio, mean_over_units, rate_spectrum
+from mfval.simulation.estimators.windows import spike_window
 
 #: settings used by the per-chunk measurement (they enter a chunk's store key)
 CHUNK_MEASURE_KEYS = ("segment", "fano_window")
@@ -58,15 +57,14 @@ def recording_window(recording, spec) -> dict:
     from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION
 
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
-    w, n = spec.warmup_steps, spec.duration_steps
-    k = np.asarray(recording.spike_step, np.int64) - (w + 1)
-    keep = (k >= 0) & (k < n)
+    n = spec.duration_steps
+    k, keep = spike_window(np.asarray(recording.spike_step, np.int64), spec.warmup_steps, n)
     sizes = np.asarray(spec.network["N"], int)
     offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     i = np.asarray(recording.spike_sender, np.int64)[keep]
     pops = np.searchsorted(offsets, i, side="right") - 1
     return {
-        "steps": k[keep],
+        "steps": k,
         "neurons": i - offsets[pops],
         "populations": pops,
         "sizes": sizes,
@@ -92,9 +90,9 @@ def measure_window(window: dict, measure: dict | None = None) -> dict:
     dict: ``segment_psd`` (1/s, (n_segments, n_pop, n_freq)), ``frequencies``
     (Hz), ``segment_s`` (s), ``counts`` (spikes in the window, (n_pop,)),
     ``n_steps``, ``dt`` (s), ``sizes``, ``names``, ``isi_moments`` (per
-    population, :func:`mfval.simulation.estimators.activity.isi_window_moments`),
+    population, :func:`mfval.simulation.estimators.cv.isi_window_moments`),
     ``count_moments`` (per population,
-    :func:`mfval.simulation.estimators.activity.window_count_moments` in windows of
+    :func:`mfval.simulation.estimators.cv.window_count_moments` in windows of
     ``fano_window``), ``rate_se_hz`` ((n_pop,), nan: set by :func:`measure_chunk`).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
@@ -213,7 +211,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     CV: of the interval distribution pooled over the neurons of every chunk,
     with window-corrected moments
-    (:func:`mfval.simulation.estimators.activity.isi_window_moments`), so that it
+    (:func:`mfval.simulation.estimators.cv.isi_window_moments`), so that it
     does not depend on the chunk length (the mean of per-neuron CVs of 1 s
     windows is biased low, by -1.6 % against a 10 s window at (10, 10) mV).
     Fano factor: summed count variances over summed mean counts.
@@ -227,7 +225,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     Returns
     -------
-    dict: ``spectrum`` (as :func:`mfval.simulation.estimators.activity.rate_spectrum`,
+    dict: ``spectrum`` (as :func:`mfval.simulation.estimators.spectra.rate_spectrum`,
     pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
     one dict per population with ``population, rate_hz, rate_se_hz, cv,
     cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,

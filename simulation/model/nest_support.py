@@ -164,3 +164,30 @@ def stimulus_factor(frequencies, network: dict, dt: float, mode: str) -> np.ndar
     R = discrete_current_response(frequencies, network, dt, port)
     H = modulation_filter(frequencies, network["tau_m"], network["tau_s"], mode)
     return R * network["C"] / network["tau_m"] / H
+
+
+def event_steps(times_ms, dt: float) -> np.ndarray:
+    """Grid step (int64) of NEST event times (ms) on a grid of dt (s)."""
+    return np.round(np.asarray(times_ms, float) / (dt * 1e3)).astype(np.int64)
+
+
+def recorded_spikes(recorder, first: int, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spikes of a ``spike_recorder`` as (spike_step int64, sender int32), in step order.
+
+    NEST's spike time is the detection step (Recording convention
+    ``spike_step``); senders are counted from the global id ``first``; ties
+    in a step are ordered by sender.
+    """
+    ev = recorder.get("events")
+    step = event_steps(ev["times"], dt)
+    sender = np.asarray(ev["senders"], np.int64) - first
+    order = np.lexsort((sender, step))
+    return step[order], sender[order].astype(np.int32)
+
+
+def sample_grid(rows, m_step, values, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multimeter samples as a (n_rows, n_sample_steps) array (NaN where none) and its steps."""
+    steps = np.unique(m_step)
+    samples = np.full((n_rows, len(steps)), np.nan)
+    samples[rows, np.searchsorted(steps, m_step)] = values
+    return samples, steps

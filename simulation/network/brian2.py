@@ -48,6 +48,7 @@ from mfval.simulation.model.device import (
 )
 from mfval.simulation.model.lif import make_lif_group
 from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
+from mfval.simulation.model.versions import brian2_version
 from mfval.simulation.network.spec import POISSON_SAMPLERS
 
 from mfval.config import stable_hash
@@ -256,12 +257,6 @@ def _standalone_model(key: str, build_args: dict, openmp_threads: int, total: fl
         return objects
 
     return _MODELS.get(key, build, dt, openmp_threads)
-
-
-def brian2_version() -> str:
-    import brian2
-
-    return brian2.__version__
 
 
 def structure_key(spec) -> str:

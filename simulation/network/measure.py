@@ -55,6 +55,8 @@ import math
 
 import numpy as np
 import pandas as pd
+from mfval.simulation.estimators.cv import isi_cv, mean_with_se
+from mfval.simulation.estimators.windows import in_window, spike_window
 from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS
 
 
@@ -67,10 +69,8 @@ def _population_slices(spec):
 def _window_spikes(recording, spec):
     """(local step 0..n-1, sender) of the spikes in the measurement window."""
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
-    w, n = spec.warmup_steps, spec.duration_steps
-    k = recording.spike_step - (w + 1)
-    keep = (k >= 0) & (k < n)
-    return k[keep], recording.spike_sender[keep]
+    k, keep = spike_window(recording.spike_step, spec.warmup_steps, spec.duration_steps)
+    return k, recording.spike_sender[keep]
 
 
 def measure_rates(recording, spec) -> dict:
@@ -110,26 +110,11 @@ def measure_cvs(recording, spec) -> dict:
     out = {}
     for name, off, n in _population_slices(spec):
         sel = (sender >= off) & (sender < off + n)
-        cvs = isi_cvs(sender[sel] - off, k[sel] * spec.dt, n)
-        se = float(cvs.std(ddof=1) / math.sqrt(len(cvs))) if len(cvs) > 1 else float("nan")
-        out[name] = (float(np.mean(cvs)) if len(cvs) else float("nan"), int(len(cvs)), se)
+        # intervals from spike times in s (not steps): the numbers of the stored tables
+        cvs = isi_cv(sender[sel] - off, k[sel] * spec.dt)
+        cv, se = mean_with_se(cvs)
+        out[name] = (cv, int(len(cvs)), se)
     return out
-
-
-def isi_cvs(local_i: np.ndarray, t: np.ndarray, n: int) -> np.ndarray:
-    """CV of the ISIs of every neuron with at least 3 spikes (2 intervals)."""
-    order = np.lexsort((t, local_i))
-    i_sorted, t_sorted = local_i[order], t[order]
-    same = i_sorted[1:] == i_sorted[:-1]
-    isi = np.diff(t_sorted)[same]
-    owner = i_sorted[1:][same]
-    n_isi = np.bincount(owner, minlength=n)
-    s1 = np.bincount(owner, weights=isi, minlength=n)
-    s2 = np.bincount(owner, weights=isi**2, minlength=n)
-    ok = n_isi >= 2
-    mean = s1[ok] / n_isi[ok]
-    var = (s2[ok] - n_isi[ok] * mean**2) / (n_isi[ok] - 1)
-    return np.sqrt(np.maximum(var, 0.0)) / mean
 
 
 def _current_window(recording, spec, off: int, n: int):
@@ -137,10 +122,9 @@ def _current_window(recording, spec, off: int, n: int):
     recording.require("state_sample", STATE_AFTER_JUMPS)
     idx, steps = recording.state_index["I"], recording.state_step["I"]
     current = recording.state["I"]
-    w, n_steps = spec.warmup_steps, spec.duration_steps
-    local = steps - w
-    window = (local >= 0) & (local < n_steps)
-    block = local[window] // (n_steps // spec.n_blocks)
+    n_steps = spec.duration_steps
+    local, window = in_window(steps, spec.warmup_steps, n_steps)
+    block = local // (n_steps // spec.n_blocks)
     rows = (idx >= off) & (idx < off + n)
     return current[rows][:, window], block
 

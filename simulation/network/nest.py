@@ -33,9 +33,12 @@ import time
 
 import numpy as np
 from mfval.simulation.model.nest_support import (
+    event_steps,
     iaf_psc_exp_params,
     nest_version,
+    recorded_spikes,
     reset_kernel,
+    sample_grid,
     set_quiet,
 )
 from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
@@ -110,19 +113,16 @@ def run_network_nest(spec) -> Recording:
     run_s = time.perf_counter() - t0
     nest.Cleanup()
 
-    ev = recorder.get("events")
-    step = np.round(np.asarray(ev["times"], float) / (dt * 1e3)).astype(np.int64)
-    sender = np.asarray(ev["senders"], np.int64) - first
-    order = np.lexsort((sender, step))
+    spike_step, spike_sender = recorded_spikes(recorder, first, dt)
     mv = meter.get("events")
     m_sender = np.asarray(mv["senders"], np.int64) - first
-    m_step = np.round(np.asarray(mv["times"], float) / (dt * 1e3)).astype(np.int64)
     current = (np.asarray(mv["I_syn_ex"], float) + np.asarray(mv["I_syn_in"], float)) * 1e-12
-    steps = np.unique(m_step)
-    rows = np.searchsorted(record_idx, m_sender)
-    cols = np.searchsorted(steps, m_step)
-    samples = np.full((len(record_idx), len(steps)), np.nan)
-    samples[rows, cols] = current
+    samples, steps = sample_grid(
+        np.searchsorted(record_idx, m_sender),
+        event_steps(mv["times"], dt),
+        current,
+        len(record_idx),
+    )
     if np.isnan(samples).any():
         raise RuntimeError("NEST multimeter returned an incomplete sample grid")
     return Recording(
@@ -131,8 +131,8 @@ def run_network_nest(spec) -> Recording:
         dt=dt,
         n_steps=spec.n_steps,
         n_neurons=n_total,
-        spike_step=step[order],
-        spike_sender=sender[order].astype(np.int32),
+        spike_step=spike_step,
+        spike_sender=spike_sender,
         state={"I": samples},
         state_index={"I": np.asarray(record_idx, np.int32)},
         state_step={"I": steps},

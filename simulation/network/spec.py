@@ -28,12 +28,9 @@ def theory_for_point(mu: float, sigma: float, params: dict) -> dict:
     Raises :class:`mfval.theory.mean_field.InfeasibleWorkingPointError` (naming
     mu and sigma) for a point the theory cannot realize.
     """
-    from mfval.theory.mean_field import external_rates_for_fixed_input, nnmt_arrays, working_point
+    from mfval.theory.mean_field import working_point_for
 
-    arrays = nnmt_arrays(params["network"])
-    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays)
-    wp = working_point(nu_ext, arrays)
-    return {"mu": float(mu), "sigma": float(sigma), "nu_ext": nu_ext, **wp}
+    return working_point_for(mu, sigma, params["network"])
 
 
 @dataclass(frozen=True)

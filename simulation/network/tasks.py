@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from mfval.simulation.model.versions import simulator_version
 from mfval.simulation.network.spec import (
     SIMULATORS,
     NetworkPerturbation,
@@ -133,21 +134,6 @@ def simulate_network(
         }
         return frame, details
     return frame
-
-
-def simulator_version(simulator: str) -> str:
-    """Version string of a simulator (imports it)."""
-    if simulator == "nest":
-        from mfval.simulation.model.nest_support import nest_version
-
-        return nest_version()
-    import brian2
-
-    return brian2.__version__
-
-
-def brian2_version() -> str:
-    return simulator_version("brian2")
 
 
 def spec_data(spec: NetworkSpec) -> dict:

@@ -55,6 +55,7 @@ from mfval.simulation.model.device import (
     write_standalone_seed,
 )
 from mfval.simulation.model.recording import Recording, open_loop_conventions
+from mfval.simulation.model.versions import brian2_version
 
 from mfval.config import stable_hash
 
@@ -123,12 +124,10 @@ class OpenLoopArrays:
 
 def structure_key(arrays: OpenLoopArrays) -> str:
     """Key of the compiled code: what is compiled in, not what is set at run time."""
-    import brian2
-
     net = arrays.network
     return stable_hash(
         "open-loop-standalone",
-        brian2.__version__,
+        brian2_version(),
         {k: net[k] for k in ("tau_m", "tau_s", "C", "E_L", "V_th", "V_reset", "tau_r")},
         float(arrays.W_exc),
         float(arrays.W_inh),
@@ -337,7 +336,6 @@ def transfer_arrays(spec) -> OpenLoopArrays:
 
 def run_transfer_brian2(spec) -> Recording:
     """Simulate a :class:`~mfval.simulation.open_loop.spec.TransferSpec` with Brian2 (Recording)."""
-    import brian2 as b2
 
     target = spec.backend_options()["target"]
     arrays = transfer_arrays(spec)
@@ -353,7 +351,7 @@ def run_transfer_brian2(spec) -> Recording:
     factor = np.exp(-1j * 2 * np.pi * np.asarray(spec.frequencies, float) * dt)
     return Recording(
         simulator="brian2",
-        version=b2.__version__,
+        version=brian2_version(),
         dt=dt,
         n_steps=spec.n_steps,
         n_neurons=n,

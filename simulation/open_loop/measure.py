@@ -38,6 +38,7 @@ from mfval.simulation.estimators.fourier import (
     fourier_response,
     group_mean_stats,
 )
+from mfval.simulation.estimators.windows import spike_window
 from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION
 
 
@@ -105,8 +106,7 @@ def measure_mean_rate(recording, spec) -> tuple[float, float]:
     """
     recording.require("spike_step", SPIKE_STEP_CONVENTION)
     check_arms(recording, spec)
-    k = recording.spike_step - (spec.warmup_steps + 1)
-    keep = (k >= 0) & (k < spec.duration_steps)
+    _, keep = spike_window(recording.spike_step, spec.warmup_steps, spec.duration_steps)
     n, arms = spec.n_neurons, len(spec.arm_signs)
     counts = np.bincount(recording.spike_sender[keep], minlength=n * arms)[: n * arms]
     per_neuron = counts.reshape(arms, n).mean(axis=0) / spec.duration

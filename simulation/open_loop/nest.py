@@ -34,9 +34,12 @@ import numpy as np
 from mfval.simulation.model.nest_support import (
     FILTERED_CURRENT_PORT,
     MEMBRANE_CURRENT_PORT,
+    event_steps,
     iaf_psc_exp_params,
     nest_version,
+    recorded_spikes,
     reset_kernel,
+    sample_grid,
     set_quiet,
     stimulus_factor,
 )
@@ -102,22 +105,13 @@ def run_transfer_nest(spec) -> Recording:
     wall = time.perf_counter() - t_wall
 
     first = neurons[0].global_id
-    ev = recorder.get("events")
-    step = np.round(np.asarray(ev["times"], float) / (dt * 1e3)).astype(np.int64)
-    sender = np.asarray(ev["senders"], np.int64) - first
-    order = np.lexsort((sender, step))
+    spike_step, spike_sender = recorded_spikes(recorder, first, dt)
     state, state_index, state_step = {}, {}, {}
     if n_probe > 0:
         mv = meter.get("events")
-        p_first = probe[0].global_id
-        m_sender = np.asarray(mv["senders"], np.int64) - p_first
-        m_step = np.round(np.asarray(mv["times"], float) / (dt * 1e3)).astype(np.int64)
-        steps = np.unique(m_step)
-        v = np.full((n_probe, len(steps)), np.nan)
-        v[m_sender, np.searchsorted(steps, m_step)] = (
-            np.asarray(mv["V_m"], float) - params["E_L"]
-        ) * 1e-3
-        state["v"] = v
+        m_sender = np.asarray(mv["senders"], np.int64) - probe[0].global_id
+        v_rel = (np.asarray(mv["V_m"], float) - params["E_L"]) * 1e-3
+        state["v"], steps = sample_grid(m_sender, event_steps(mv["times"], dt), v_rel, n_probe)
         state_index["v"] = n + np.arange(n_probe, dtype=np.int32)
         state_step["v"] = steps
     # the nominal model's discretization factor (a perturbed model is not corrected)
@@ -128,8 +122,8 @@ def run_transfer_nest(spec) -> Recording:
         dt=dt,
         n_steps=spec.n_steps,
         n_neurons=n,
-        spike_step=step[order],
-        spike_sender=sender[order].astype(np.int32),
+        spike_step=spike_step,
+        spike_sender=spike_sender,
         state=state,
         state_index=state_index,
         state_step=state_step,

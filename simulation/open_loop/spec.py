@@ -75,18 +75,15 @@ def input_rates(theory: dict, network: dict) -> tuple[float, float, float, float
 
 def theory_for(mu: float, sigma: float, network: dict, frequencies, mode: str) -> dict:
     """Theory at the working point and N_theory (Hz/V) at ``frequencies`` for ``mode``."""
-    from mfval.theory.mean_field import (
-        external_rates_for_fixed_input,
-        nnmt_arrays,
-        transfer_function,
-        working_point,
-    )
+    from mfval.theory.mean_field import nnmt_arrays, transfer_function, working_point_for
 
-    arrays = nnmt_arrays(network)
-    nu_ext = external_rates_for_fixed_input(mu, sigma, arrays)
-    th = {"nu_ext": nu_ext, **working_point(nu_ext, arrays)}
+    th = working_point_for(mu, sigma, network)
     tf = transfer_function(
-        th["mean_input"], th["std_input"], frequencies, arrays, synaptic_filter=(mode == "synaptic")
+        th["mean_input"],
+        th["std_input"],
+        frequencies,
+        nnmt_arrays(network),
+        synaptic_filter=(mode == "synaptic"),
     )
     return {
         "firing_rates": np.asarray(th["firing_rates"], float),

@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+from mfval.simulation.model.versions import simulator_version, software_versions
 from mfval.simulation.open_loop.measure import fit_transfer
 from mfval.simulation.open_loop.spec import SIMULATORS, TransferSpec, spec_from_options, stack_arms
 
@@ -23,20 +24,6 @@ TRANSFER_SCHEMA = 3
 
 #: bump when the content of a transfer recording changes
 RECORDING_SCHEMA = 2
-
-
-def software_versions() -> dict[str, str]:
-    """Versions that can move a simulated transfer function."""
-    import brian2
-    import scipy
-    from mfval.theory.nnmt_compat import NNMT_VERSION
-
-    return {
-        "brian2": brian2.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "nnmt": NNMT_VERSION,
-    }
 
 
 def run_transfer(spec: TransferSpec):
@@ -74,16 +61,6 @@ def simulate_transfer(mu: float, sigma: float, params: dict, **kwargs) -> pd.Dat
 
     spec = spec_from_options(mu, sigma, params, **kwargs)
     return measure_transfer(run_transfer(spec), spec)
-
-
-def simulator_version(simulator: str) -> str:
-    if simulator == "nest":
-        from mfval.simulation.model.nest_support import nest_version
-
-        return nest_version()
-    import brian2
-
-    return brian2.__version__
 
 
 def recording_key(spec: TransferSpec) -> str:
