@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from mfval.comparison.angles import wrap_degrees
 from mfval.comparison.calibration import SCALES, NotCalibrated
 from mfval.comparison.checks import VERDICT_NOT_JUDGED, ValidationConfig, row_test
 from mfval.theory.mean_field import nnmt_arrays, transfer_function
@@ -201,11 +202,6 @@ def network_rows(network: pd.DataFrame, scan: pd.DataFrame) -> list[dict]:
                 )
             )
     return rows
-
-
-def wrap_degrees(angle: np.ndarray | float) -> np.ndarray | float:
-    """Angle difference wrapped to (-180, 180] degrees."""
-    return 180.0 - np.mod(180.0 - np.asarray(angle, float), 360.0)
 
 
 def theory_transfer_at(

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mfval.comparison.angles import wrap_degrees
 from mfval.comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
 from mfval.comparison.checks import (
     VERDICT_FAIL,
@@ -19,7 +20,7 @@ from mfval.comparison.checks import (
     load_validation,
     row_test,
 )
-from mfval.comparison.metrics import comparison_table, detection_latency, wrap_degrees
+from mfval.comparison.metrics import comparison_table, detection_latency
 from mfval.comparison.report import summary_table, theory_error_tables
 from scipy import stats
 

@@ -1,4 +1,4 @@
-"""Population-rate spectra from spike data (CV and Fano factor: :mod:`mfval.simulation.estimators.cv`).
+"""Population-rate spectra from spike data (CV and Fano factor: :mod:`.estimators.cv`).
 
 Pure functions of plain arrays; every backend's recording can be measured
 with them. Input convention:
