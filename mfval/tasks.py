@@ -72,6 +72,7 @@ def execute_task(store_root: str, task: Task, shared: str | None = None) -> tupl
         ``task.kind`` and the result.
     """
     store = ResultStore(store_root, shared=shared)
+    _store.set_active_root(store.root)  # Brian2's build cache follows the store (--cache-dir)
     extra = {"store": store} if task.pass_store else {}
     value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs, **extra))
     return _store.code_fingerprint(task.kind), value
