@@ -420,6 +420,11 @@ def open_client(
         try:
             client = Client(scheduler, timeout=f"{timeout}s", security=security)
         except (OSError, TimeoutError) as err:
+            if "SSL" in str(err) or _caused_by_ssl(err):
+                raise SchedulerUnreachableError(
+                    f"--scheduler {scheduler!r}: the TLS handshake failed (are the "
+                    f"certificates signed by the cluster's CA?) ({_one_line(err)})"
+                ) from err
             raise SchedulerUnreachableError(
                 f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s "
                 f"({_one_line(err)})"
@@ -430,6 +435,17 @@ def open_client(
     # also for workers that join or restart later.
     client.register_plugin(_import_plugin(), name="mfval-import-brian2")
     return client
+
+
+def _caused_by_ssl(err: BaseException | None) -> bool:
+    import ssl
+
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, ssl.SSLError):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _one_line(err: BaseException) -> str:

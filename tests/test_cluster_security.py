@@ -179,7 +179,7 @@ def test_every_subcommand_passes_timeout_and_security(command, tmp_path, monkeyp
     assert "within 1.5 s" in err
 
 
-def test_tls_cluster_theory_equals_in_process(tmp_path):
+def test_tls_cluster_theory_equals_in_process(tmp_path, capsys):
     """``mfval theory --scheduler tls://... --tls-*`` on a TLS LocalCluster = in-process run."""
     pytest.importorskip("cryptography")
     from distributed import LocalCluster, Security
@@ -214,6 +214,20 @@ def test_tls_cluster_theory_equals_in_process(tmp_path):
         assert main(_theory(cluster_dir, "--scheduler", address, *tls_args)) == 0
         # the tasks ran on the cluster's worker: its store holds the entries
         assert list((cluster_dir / "store" / "theory").glob("*.pkl"))
+        # a certificate of another CA is refused by the scheduler: one line, exit 3
+        rogue = Security.temporary()
+        (tmp_path / "rogue-cert.pem").write_text(rogue.tls_client_cert)
+        (tmp_path / "rogue-key.pem").write_text(rogue.tls_client_key)
+        rogue_args = [
+            *("--tls-ca-file", files["--tls-ca-file"]),
+            *("--tls-cert", str(tmp_path / "rogue-cert.pem")),
+            *("--tls-key", str(tmp_path / "rogue-key.pem")),
+            *("--scheduler-timeout", "5"),
+        ]
+        capsys.readouterr()
+        assert main(_theory(tmp_path / "rogue", "--scheduler", address, *rogue_args)) == 3
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "TLS handshake failed" in err, err
     for name in ("theory_scan.csv", "theory_transfer_functions.csv"):
         pd.testing.assert_frame_equal(
             pd.read_csv(cluster_dir / "out" / name), pd.read_csv(local_dir / "out" / name)
