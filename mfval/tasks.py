@@ -361,6 +361,11 @@ def check_scheduler_address(address: str, security=None, insecure: bool = False)
         return security
     if explicit and _has_tls(security):
         raise fail("TLS certificates were given but the address is tcp://; use tls://HOST:PORT")
+    if security.require_encryption:
+        raise fail(
+            "Dask's configuration requires encryption (distributed.comm.require-encryption); "
+            "use tls://HOST:PORT"
+        )
     if not insecure and not is_local_host(host):
         raise fail(f"refused: {host} is not this host, and {INSECURE_HINT}")
     return None

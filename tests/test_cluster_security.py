@@ -110,6 +110,14 @@ def test_local_tcp_addresses_allowed(address):
     assert check_scheduler_address(address) is None
 
 
+def test_tcp_refused_when_dask_config_requires_encryption():
+    import dask
+
+    with dask.config.set({"distributed.comm.require-encryption": True}):
+        with pytest.raises(SchedulerAddressError, match="requires encryption"):
+            check_scheduler_address("tcp://127.0.0.1:8786")
+
+
 def test_local_host_detection():
     import socket
 
