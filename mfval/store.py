@@ -161,6 +161,30 @@ def default_cache_dir() -> Path:
     return base / "mfval"
 
 
+#: folder of Brian2's compiled code inside a store's root (not a kind of entries)
+BRIAN_SUBDIR = "brian2"
+
+_ACTIVE_ROOT: Path | None = None
+
+
+def set_active_root(root: str | Path | None) -> None:
+    """Record the root of the results store whose tasks this process computes.
+
+    Called by :func:`mfval.tasks.execute_task` (in the client's process and
+    in every worker, with the root the client passed), so that per-store
+    folders such as Brian2's build cache (``<root>/brian2``, see
+    :func:`mfval.simulation.model.device.brian_cache_dir`) follow
+    ``--cache-dir`` on every worker. None: back to :func:`default_cache_dir`.
+    """
+    global _ACTIVE_ROOT
+    _ACTIVE_ROOT = None if root is None else Path(root)
+
+
+def active_root() -> Path:
+    """The root recorded by :func:`set_active_root`, else :func:`default_cache_dir`."""
+    return _ACTIVE_ROOT if _ACTIVE_ROOT is not None else default_cache_dir()
+
+
 def check_name(what: str, value: Any, source: str = "results store") -> str:
     """Return ``value`` if it is a safe ``kind`` or ``key`` (one path component).
 
@@ -404,7 +428,11 @@ class ResultStore:
         if not self.root.is_dir():
             return []
         dirs = [p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink()]
-        names_ok = (p for p in dirs if NAME_PATTERN.fullmatch(p.name) and ".." not in p.name)
+        names_ok = (
+            p
+            for p in dirs
+            if NAME_PATTERN.fullmatch(p.name) and ".." not in p.name and p.name != BRIAN_SUBDIR
+        )
         return sorted(p for p in names_ok if kind is None or p.name == kind)
 
     def info(self, kind: str | None = None) -> dict[str, dict[str, int]]:

@@ -72,6 +72,7 @@ def execute_task(store_root: str, task: Task, shared: str | None = None) -> tupl
         ``task.kind`` and the result.
     """
     store = ResultStore(store_root, shared=shared)
+    _store.set_active_root(store.root)  # Brian2's build cache follows the store (--cache-dir)
     extra = {"store": store} if task.pass_store else {}
     value, _ = store.get_or_compute(task.kind, task.key, lambda: task.func(**task.kwargs, **extra))
     return _store.code_fingerprint(task.kind), value
@@ -208,29 +209,198 @@ class SchedulerUnreachableError(ConnectionError):
     """The Dask scheduler at the given address did not answer."""
 
 
+class SchedulerAddressError(SchedulerUnreachableError):
+    """The ``--scheduler`` address is malformed, of an unknown protocol, or refused.
+
+    Refused: a ``tls://`` address without certificates, TLS certificates
+    with a ``tcp://`` address, or a plain ``tcp://`` address of another
+    host without ``insecure`` (see :func:`check_scheduler_address`). Raised
+    before any connection is attempted.
+    """
+
+
 #: seconds to wait for a Dask scheduler given by address (``--scheduler-timeout``)
 DEFAULT_SCHEDULER_TIMEOUT = 10.0
+
+#: protocols accepted in ``--scheduler`` addresses
+SCHEDULER_PROTOCOLS = ("tcp", "tls")
+
+INSECURE_HINT = (
+    "plain tcp:// is unauthenticated and unencrypted: anyone who reaches that port can run "
+    "code on the workers (and read or write the results store); use a tls:// address with "
+    "--tls-ca-file/--tls-cert/--tls-key, or pass --insecure if this network is trusted"
+)
+
+
+def _local_addresses() -> set[str]:
+    """IP addresses of this host: its interfaces and what its own names resolve to."""
+    import ipaddress
+    import socket
+
+    found: set[str] = set()
+    try:
+        import psutil  # a dependency of distributed
+
+        for addrs in psutil.net_if_addrs().values():
+            inet = (socket.AF_INET, socket.AF_INET6)
+            found.update(a.address.split("%")[0] for a in addrs if a.family in inet)
+    except Exception:  # pragma: no cover - psutil missing or unusable
+        pass
+    for name in {socket.gethostname(), socket.getfqdn()}:
+        try:
+            found.update(str(info[4][0]) for info in socket.getaddrinfo(name, None))
+        except OSError:
+            pass
+    out = set()
+    for a in found:
+        try:
+            out.add(str(ipaddress.ip_address(a)))
+        except ValueError:
+            continue
+    return out
+
+
+def is_local_host(host: str) -> bool:
+    """Whether ``host`` (a name or an IP address) is this machine.
+
+    True for loopback addresses, ``localhost`` and this host's own names and
+    addresses. A name is resolved (DNS) and must resolve to local addresses
+    only; a name that does not resolve is not local. No connection is made.
+    """
+    import ipaddress
+    import socket
+
+    host = host.strip("[]")
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        addresses = {ipaddress.ip_address(host.split("%")[0])}
+    except ValueError:
+        if host.lower() in {socket.gethostname().lower(), socket.getfqdn().lower()}:
+            return True
+        try:
+            addresses = {
+                ipaddress.ip_address(str(info[4][0]).split("%")[0])
+                for info in socket.getaddrinfo(host, None)
+            }
+        except (OSError, ValueError):
+            return False
+    if not addresses:
+        return False
+    if all(a.is_loopback for a in addresses):
+        return True
+    local = _local_addresses()
+    return all(a.is_loopback or str(a) in local for a in addresses)
+
+
+def _has_tls(security) -> bool:
+    """Whether a ``distributed.Security`` has what a client needs for TLS."""
+    return bool(
+        security is not None
+        and security.tls_ca_file
+        and security.tls_client_cert
+        and (security.tls_client_key or "PRIVATE KEY" in str(security.tls_client_cert))
+    )
+
+
+def check_scheduler_address(address: str, security=None, insecure: bool = False):
+    """Validate a ``--scheduler`` address before connecting; return the Security to use.
+
+    Parameters
+    ----------
+    address : str
+        ``tcp://HOST:PORT`` or ``tls://HOST:PORT`` (no protocol: tcp).
+    security : distributed.Security, optional
+        TLS settings; default ``distributed.Security()``, which reads Dask's
+        configuration ``distributed.comm.tls.*``.
+    insecure : bool
+        Allow a plain ``tcp://`` address of another host.
+
+    Returns
+    -------
+    distributed.Security or None
+        The security object for ``Client`` (None for a plain tcp address).
+
+    Raises
+    ------
+    SchedulerAddressError
+        A malformed address (no or a bad port), an unknown protocol, a
+        ``tls://`` address without CA file, certificate and key, TLS
+        certificates given for a ``tcp://`` address, or a ``tcp://`` address
+        that is not this host without ``insecure``. One line, naming
+        ``--scheduler`` and the address.
+    """
+    from distributed import Security
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    def fail(why: str) -> SchedulerAddressError:
+        return SchedulerAddressError(f"--scheduler {address!r}: {why}")
+
+    try:
+        scheme, location = parse_address(str(address))
+    except ValueError as err:
+        raise fail(f"not an address ({err}); expected tls://HOST:PORT or tcp://HOST:PORT") from None
+    if scheme not in SCHEDULER_PROTOCOLS:
+        raise fail(f"unknown protocol {scheme!r}; expected tls://HOST:PORT or tcp://HOST:PORT")
+    try:
+        host, port = parse_host_port(location)
+    except ValueError:
+        raise fail("expected HOST:PORT with a port number, e.g. tls://HOST:8786") from None
+    if not host or any(c.isspace() for c in host):
+        raise fail("missing or invalid host name")
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise fail(f"port {port} is not between 1 and 65535")
+    explicit = security is not None
+    security = Security() if security is None else security
+    if scheme == "tls":
+        if not _has_tls(security):
+            raise fail(
+                "tls:// needs --tls-ca-file, --tls-cert and --tls-key (or Dask's configuration "
+                "distributed.comm.tls.ca-file and distributed.comm.tls.client.cert/key)"
+            )
+        return security
+    if explicit and _has_tls(security):
+        raise fail("TLS certificates were given but the address is tcp://; use tls://HOST:PORT")
+    if security.require_encryption:
+        raise fail(
+            "Dask's configuration requires encryption (distributed.comm.require-encryption); "
+            "use tls://HOST:PORT"
+        )
+    if not insecure and not is_local_host(host):
+        raise fail(f"refused: {host} is not this host, and {INSECURE_HINT}")
+    return None
 
 
 def open_client(
     scheduler: str | None = None,
     workers: int | None = None,
     timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
+    security=None,
+    insecure: bool = False,
 ):
     """A Dask client for the tasks of one run, or None for in-process execution.
 
     Parameters
     ----------
     scheduler : str, optional
-        Address of an existing Dask scheduler (``tcp://host:8786``). If not
-        given, a ``LocalCluster`` with ``workers`` single-threaded worker
-        processes is started (default: the usable cores); with one worker
-        the tasks run in-process and None is returned.
+        Address of an existing Dask scheduler (``tls://host:8786``, or
+        ``tcp://host:8786``). If not given, a ``LocalCluster`` with
+        ``workers`` single-threaded worker processes is started (default:
+        the usable cores); with one worker the tasks run in-process and
+        None is returned.
     timeout : float
         Seconds to wait for the scheduler before giving up.
+    security : distributed.Security, optional
+        TLS settings for a ``tls://`` scheduler (default: Dask's
+        configuration, ``distributed.comm.tls.*``).
+    insecure : bool
+        Allow a plain ``tcp://`` scheduler on another host (see
+        :func:`check_scheduler_address`).
 
     Raises
     ------
+    SchedulerAddressError
+        If the address is malformed or refused (before connecting).
     SchedulerUnreachableError
         If ``scheduler`` does not answer within ``timeout``, naming it.
     """
@@ -251,12 +421,18 @@ def open_client(
     else:
         from distributed import Client
 
+        security = check_scheduler_address(scheduler, security, insecure)
         try:
-            client = Client(scheduler, timeout=f"{timeout}s")
+            client = Client(scheduler, timeout=f"{timeout}s", security=security)
         except (OSError, TimeoutError) as err:
+            if "SSL" in str(err) or _caused_by_ssl(err):
+                raise SchedulerUnreachableError(
+                    f"--scheduler {scheduler!r}: the TLS handshake failed (are the "
+                    f"certificates signed by the cluster's CA?) ({_one_line(err)})"
+                ) from err
             raise SchedulerUnreachableError(
                 f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s "
-                f"({err})"
+                f"({_one_line(err)})"
             ) from err
     # Brian2 installs a signal handler when imported, which only works in a
     # process's main thread; Dask runs tasks in worker threads, so a worker
@@ -264,6 +440,21 @@ def open_client(
     # also for workers that join or restart later.
     client.register_plugin(_import_plugin(), name="mfval-import-brian2")
     return client
+
+
+def _caused_by_ssl(err: BaseException | None) -> bool:
+    import ssl
+
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, ssl.SSLError):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 def _import_plugin():
@@ -288,14 +479,23 @@ def close_client(client) -> None:
 
 
 @contextmanager
-def scheduler_client(scheduler: str | None, timeout: float = DEFAULT_SCHEDULER_TIMEOUT):
+def scheduler_client(
+    scheduler: str | None,
+    timeout: float = DEFAULT_SCHEDULER_TIMEOUT,
+    security=None,
+    insecure: bool = False,
+):
     """``with scheduler_client(args.scheduler, args.scheduler_timeout) as client``.
 
     None (in-process or local worker processes) when no address is given;
     otherwise :func:`open_client` for that address (waiting at most
-    ``timeout`` s), closed on exit.
+    ``timeout`` s; ``security`` and ``insecure`` as there), closed on exit.
     """
-    client = open_client(scheduler, timeout=timeout) if scheduler else None
+    client = (
+        open_client(scheduler, timeout=timeout, security=security, insecure=insecure)
+        if scheduler
+        else None
+    )
     try:
         yield client
     finally:

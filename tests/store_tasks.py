@@ -25,3 +25,10 @@ class RaisesOnLoad:
 
     def __reduce__(self):
         return explode, (self.exc_type,)
+
+
+def brian_cache_dir_here() -> str:
+    """Brian2's build cache folder as seen by the process that runs the task."""
+    from mfval.simulation.model.device import brian_cache_dir
+
+    return str(brian_cache_dir())

@@ -24,7 +24,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfval.cli.common import add_common_arguments, load_cli_params, require_simulators
+from mfval.cli.common import (
+    add_common_arguments,
+    load_cli_params,
+    require_simulators,
+    scheduler_options,
+)
 from mfval.config import ParameterError
 
 #: simulators a calibration can run
@@ -146,7 +151,7 @@ def main(args: argparse.Namespace) -> int:
     measured_all = []
     if "nest" in simulators:
         require_simulators(simulators, "calibrate")
-    client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
+    client = open_client(args.scheduler, args.workers, **scheduler_options(args))
     try:
         for name in simulators:
             settings.simulators = [name]

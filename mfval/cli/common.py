@@ -2,9 +2,12 @@
 
 Exit codes of every subcommand: 0 success (``mfval run``: every judged check
 passed); 1 ``mfval run``: at least one check failed; 2 bad input (a parameter
-error names the file, key and value; also argparse's usage errors); 3 the
-Dask scheduler given with ``--scheduler`` did not answer, or its workers run
-other code than this client (restart them); 130 interrupted.
+error names the file, key and value; a missing ``--tls-*`` file; also
+argparse's usage errors); 3 the Dask scheduler given with ``--scheduler``:
+a malformed address, an unknown protocol, ``tls://`` without certificates,
+a plain ``tcp://`` address of another host without ``--insecure`` (refused
+before connecting), no answer within ``--scheduler-timeout``, or workers
+that run other code than this client (restart them); 130 interrupted.
 
 Each subcommand lives in the module that owns its work and provides two
 functions: ``add_arguments(parser)`` and ``main(args) -> int``. Modules are
@@ -41,7 +44,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler",
         default=None,
-        help="address of a Dask scheduler (tcp://host:8786) to run the tasks on",
+        help="address of a Dask scheduler to run the tasks on: tls://HOST:8786 (with "
+        "--tls-*), or tcp://HOST:8786 on this host (another host needs --insecure)",
     )
     parser.add_argument(
         "--scheduler-timeout",
@@ -50,6 +54,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help=f"seconds to wait for --scheduler (default {DEFAULT_SCHEDULER_TIMEOUT:g})",
     )
+    add_security_arguments(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument(
         "--grid",
@@ -58,6 +63,92 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MU0:MU1:STEP,SIG0:SIG1:STEP",
         help="scan grid in mV (stops included), e.g. 6:12:1,6:12:1; overrides the file's scan",
     )
+
+
+def add_security_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--tls-ca-file``, ``--tls-cert``, ``--tls-key`` and ``--insecure`` (for ``--scheduler``)."""
+    group = parser.add_argument_group(
+        "cluster security",
+        "TLS for a tls:// --scheduler, as for `dask scheduler`/`dask worker`; without these "
+        "options, Dask's configuration distributed.comm.tls.* is used",
+    )
+    group.add_argument(
+        "--tls-ca-file",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="CA certificate that signed the scheduler's and workers' certificates",
+    )
+    group.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="this client's certificate (signed by the CA)",
+    )
+    group.add_argument(
+        "--tls-key",
+        type=Path,
+        default=None,
+        metavar="PEM",
+        help="this client's private key (may be inside --tls-cert)",
+    )
+    group.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow a plain tcp:// --scheduler on another host: anyone who can reach its "
+        "port can run code on the workers",
+    )
+
+
+def scheduler_security(args: argparse.Namespace):
+    """The ``distributed.Security`` of the ``--tls-*`` options, or None (Dask's configuration).
+
+    Raises
+    ------
+    ParameterError
+        If a given file does not exist, or --tls-cert / --tls-ca-file is
+        missing while other --tls-* options are given.
+    """
+    from mfval.config import ParameterError
+
+    files = {
+        "--tls-ca-file": getattr(args, "tls_ca_file", None),
+        "--tls-cert": getattr(args, "tls_cert", None),
+        "--tls-key": getattr(args, "tls_key", None),
+    }
+    if all(v is None for v in files.values()):
+        return None
+    for option, path in files.items():
+        if path is not None and not Path(path).is_file():
+            raise ParameterError(option, option.lstrip("-"), str(path), "no such file")
+    missing = [o for o in ("--tls-ca-file", "--tls-cert") if files[o] is None]
+    if missing:
+        raise ParameterError(
+            missing[0], missing[0].lstrip("-"), None, "needed with the other --tls-* options"
+        )
+    from distributed import Security
+
+    key = files["--tls-key"]
+    return Security(
+        tls_ca_file=str(files["--tls-ca-file"]),
+        tls_client_cert=str(files["--tls-cert"]),
+        tls_client_key=None if key is None else str(key),
+        require_encryption=True,
+    )
+
+
+def scheduler_options(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`mfval.tasks.open_client` / ``scheduler_client`` from args.
+
+    ``timeout`` (``--scheduler-timeout``), ``security`` (``--tls-*``) and
+    ``insecure``; every subcommand with ``--scheduler`` passes all of them.
+    """
+    return {
+        "timeout": args.scheduler_timeout,
+        "security": scheduler_security(args) if args.scheduler else None,
+        "insecure": bool(getattr(args, "insecure", False)),
+    }
 
 
 def positive_seconds(text: str) -> float:

@@ -24,7 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "mfval.cli.calibrate",
         "expected deviations of the theory at calibration seeds, with provenance",
     ),
-    "cache": ("mfval.cli.cache", "show or clear the results store"),
+    "cache": ("mfval.cli.cache", "show or clear the results store and Brian2's build cache"),
 }
 
 

@@ -4,7 +4,9 @@ Exit codes (documented in the README): 0 every judged check passed; 1 at least
 one check failed (the report names it); 2 bad input (a parameter or
 validation file, a seed outside the verification range, or no row judged at
 all because no calibration applies); 3 the Dask
-scheduler given with ``--scheduler`` did not answer; 130 interrupted.
+scheduler given with ``--scheduler`` was refused (malformed, unknown protocol,
+TLS without certificates, plain tcp:// to another host without --insecure)
+or did not answer; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from mfval.cli.common import (
     add_theory_argument,
     load_cli_params,
     require_simulators,
+    scheduler_options,
 )
 from mfval.io import write_csv, write_text
 from mfval.store import ResultStore
@@ -67,7 +70,7 @@ def main(args: argparse.Namespace) -> int:
     settings.simulators = list(args.simulator)
     settings.planted = args.planted
     parse_plant(args.planted)  # a ParameterError (exit 2) before any work
-    client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
+    client = open_client(args.scheduler, args.workers, **scheduler_options(args))
     try:
         result = run_validation(
             params,

@@ -18,6 +18,7 @@ from mfval.cli.common import (
     add_point_argument,
     add_simulator_argument,
     require_simulators,
+    scheduler_options,
 )
 from mfval.config import load_params
 from mfval.io import write_csv
@@ -84,7 +85,7 @@ def main(args: argparse.Namespace) -> int:
         options["report"] = "stderr"
     tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
     try:
-        with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
+        with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
             frames = run_tasks(
                 tasks, store, args.workers, "simulate", progress=not args.quiet, client=client
             )

@@ -19,6 +19,7 @@ from mfval.cli.common import (
     load_cli_params,
     parse_point,
     require_simulators,
+    scheduler_options,
 )
 from mfval.io import write_csv
 from mfval.store import ResultStore
@@ -90,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
     require_simulators(args.simulator, "sweep")
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler) as client:
+    with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
         result = run_sweep(
             params,
             point,

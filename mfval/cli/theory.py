@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mfval.cli.common import add_common_arguments, add_theory_argument, load_cli_params
+from mfval.cli.common import (
+    add_common_arguments,
+    add_theory_argument,
+    load_cli_params,
+    scheduler_options,
+)
 from mfval.io import write_csv
 from mfval.store import ResultStore
 from mfval.tasks import scheduler_client
@@ -22,7 +27,7 @@ def main(args: argparse.Namespace) -> int:
 
     params = load_cli_params(args)
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
+    with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
         scan, transfer = run_scan(
             params,
             store,

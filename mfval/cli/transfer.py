@@ -20,6 +20,7 @@ from mfval.cli.common import (
     add_point_argument,
     add_simulator_argument,
     require_simulators,
+    scheduler_options,
 )
 
 
@@ -73,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
         for mode in modes
     ]
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
+    with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
         results = run_tasks(
             tasks, store, args.workers, "transfer", progress=not args.quiet, client=client
         )
