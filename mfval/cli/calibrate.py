@@ -24,7 +24,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from mfval.cli.common import add_common_arguments, load_cli_params, require_simulators
+from mfval.cli.common import (
+    add_common_arguments,
+    file_option,
+    load_cli_params,
+    number_option,
+    parse_seed,
+    require_simulators,
+)
 from mfval.config import ParameterError
 
 #: simulators a calibration can run
@@ -35,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
     parser.add_argument(
         "--seed",
-        type=int,
+        type=parse_seed,
         action="append",
         default=None,
         help="calibration run seed (repeatable; default: the first seed of the calibration range)",
@@ -48,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration-factor",
-        type=float,
+        type=number_option("--duration-factor", "positive"),
         default=None,
         help="durations times this factor (default: calibration.duration_factor of the rules)",
     )
@@ -56,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation", type=Path, default=None, help="verdict rules YAML")
     parser.add_argument(
         "--output-file",
-        type=Path,
+        type=file_option("--output-file"),
         default=None,
         help="expected-deviation file to write (default: the one named in the rules)",
     )
