@@ -150,7 +150,12 @@ class ParameterError(ValueError):
         shown = repr(value)
         if len(shown) > 200:
             shown = _SHORT.repr(value)
-        super().__init__(f"{file}: parameter '{key}' = {shown}: {reason}")
+        super().__init__(one_line(f"{file}: parameter '{key}' = {shown}: {reason}"))
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, ...) escaped: one line of a message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def require_positive(name: str, value, unit: str = "") -> None:
@@ -220,7 +225,8 @@ def read_yaml(path: str | Path, sections, *, allow_empty: bool = False) -> dict:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ParameterError(path, "<file>", str(path), f"not valid YAML ({err})") from err
+        reason = " ".join(str(err).split())  # one line
+        raise ParameterError(path, "<file>", str(path), f"not valid YAML ({reason})") from err
     if raw is None and allow_empty:
         return {}
     if not isinstance(raw, dict):
