@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import mfval.store as _store
-from mfval.config import stable_hash
+from mfval.config import ParameterError, stable_hash
 from mfval.store import ResultStore
 
 
@@ -253,6 +253,8 @@ def open_client(
 
         try:
             client = Client(scheduler, timeout=f"{timeout}s")
+        except ValueError as err:  # a malformed address: bad input (exit 2)
+            raise ParameterError("--scheduler", "scheduler", scheduler, str(err)) from None
         except (OSError, TimeoutError) as err:
             raise SchedulerUnreachableError(
                 f"--scheduler {scheduler!r}: no Dask scheduler answered within {timeout:g} s "

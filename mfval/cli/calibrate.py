@@ -153,6 +153,15 @@ def main(args: argparse.Namespace) -> int:
     measured_all = []
     if "nest" in simulators:
         require_simulators(simulators, "calibrate")
+    from mfval.comparison.pipeline import simulation_tasks
+
+    try:  # every spec is built (and checked) before the cluster starts
+        for name in simulators:
+            settings.simulators = [name]
+            simulation_tasks(params, settings, name)
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval calibrate: {err}; nothing written", file=sys.stderr)
+        return 2
     client = open_client(args.scheduler, args.workers, args.scheduler_timeout)
     try:
         for name in simulators:

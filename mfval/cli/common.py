@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -61,6 +62,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--scheduler",
+        type=parse_scheduler,
         default=None,
         help="address of a Dask scheduler (tcp://host:8786) to run the tasks on",
     )
@@ -225,6 +227,23 @@ def value_range(text: str, option: str, part: str, name: str, max_values: int) -
             f"{option} {text!r}: {name} STEP is too small to give distinct values"
         )
     return values
+
+
+_ADDRESS = re.compile(
+    r"^(?:(?P<scheme>[a-z][a-z0-9+]*)://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+)"
+    r"(?::(?P<port>[0-9]{1,5}))?/?$"
+)
+
+
+def parse_scheduler(text: str) -> str:
+    """argparse type: a Dask scheduler address ``[SCHEME://]HOST:PORT`` (e.g. tcp://node:8786)."""
+    match = _ADDRESS.match(text)
+    ok = match is not None and (match["scheme"] == "inproc" or match["port"] is not None)
+    if not ok or (match["port"] is not None and not 0 < int(match["port"]) < 65536):
+        raise argparse.ArgumentTypeError(
+            f"--scheduler {text!r}: expected an address [SCHEME://]HOST:PORT, e.g. tcp://node:8786"
+        )
+    return text
 
 
 def add_theory_argument(parser: argparse.ArgumentParser) -> None:

@@ -95,8 +95,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"mfval sweep: {err}", file=sys.stderr)
             return 2
     require_simulators(args.simulator, "sweep")
+    from mfval.comparison.sweep import sweep_tasks
+
+    try:  # every spec is built (and checked) before any work starts
+        sweep_tasks(params, point, args.g, args.seed, args.duration, None, args.simulator[0])
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval sweep: {err}; nothing written", file=sys.stderr)
+        return 2
     store = ResultStore(args.cache_dir)
-    with scheduler_client(args.scheduler) as client:
+    with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
         result = run_sweep(
             params,
             point,
