@@ -339,6 +339,8 @@ def test_parameter_file_loads_or_names_the_parameter(case):
         (["run", "--workers", "-1"], "argument --workers"),
         (["simulate", "--threads", "0"], "argument --threads"),
         (["theory", "--scheduler-timeout", "nan"], "argument --scheduler-timeout"),
+        (["theory", "--scheduler", "garbage"], "expected an address [SCHEME://]HOST:PORT"),
+        (["sweep", "--scheduler", "tcp://node"], "argument --scheduler"),
     ],
 )
 def test_bad_option_is_a_usage_error(argv, expected, tmp_path, capsys):
@@ -489,3 +491,19 @@ def test_value_range_is_capped():
         parse_grid("0:999:1,1:1000:1")
     with pytest.raises(argparse.ArgumentTypeError, match="too small to give distinct"):
         parse_grid("0:1e-10:1e-13,1:1:1")
+
+
+def test_unknown_scheduler_scheme_is_named(capsys):
+    rc = main(["theory", "--scheduler", "foo://host:1", "--grid", "6:6:1,6:6:1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--scheduler" in err and "foo://host:1" in err and err.count("\n") == 1
+
+
+def test_sweep_checks_its_point_before_any_work(tmp_path, capsys):
+    rc = main(
+        ["sweep", "--point", "100,1", "--g", "5,6,7", "--cache-dir", str(tmp_path / "c")]
+        + ["--out", str(tmp_path / "out")]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "mu = 100 mV, sigma = 1 mV is infeasible" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()

@@ -5,6 +5,11 @@ one check failed (the report names it); 2 bad input (a parameter or
 validation file, a seed outside the verification range, or no row judged at
 all because no calibration applies); 3 the Dask
 scheduler given with ``--scheduler`` did not answer; 130 interrupted.
+
+Every input is checked (:func:`check_inputs`) before the Dask cluster starts.
+The outputs are written into a staging folder next to ``--out`` and swapped
+in whole (:func:`mfval.io.replace_folder`): an interrupted run leaves the
+previous outputs as they were.
 """
 
 from __future__ import annotations
