@@ -359,6 +359,7 @@ def test_a_file_as_out_or_cache_is_a_usage_error(tmp_path, capsys):
         (["theory", "--out", str(afile)], f"--out '{afile}': exists and is not a folder"),
         (["run", "--out", str(afile / "x")], f"'{afile}' is not a folder"),
         (["simulate", "--cache-dir", str(afile)], "--cache-dir"),
+        (["cache", "info", "--cache-dir", str(afile)], "exists and is not a folder"),
         (["calibrate", "--output-file", str(tmp_path)], "is a folder, expected a file"),
     ]:
         with pytest.raises(SystemExit) as exit_:
@@ -507,3 +508,13 @@ def test_sweep_checks_its_point_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "mu = 100 mV, sigma = 1 mV is infeasible" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "c").exists()
+
+
+def test_simulate_checks_its_specs_before_simulating(tmp_path, capsys):
+    rc = main(
+        ["simulate", "--duration", "0.0001", "--point", "10,10", "--cache-dir", str(tmp_path)]
+        + ["--out", str(tmp_path / "out")]
+    )
+    err = capsys.readouterr().err
+    assert rc == 2 and "whole number of steps per block" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -107,7 +107,11 @@ def main(args: argparse.Namespace) -> int:
         options["threads"] = args.threads
     if not args.quiet and simulator == "brian2":
         options["report"] = "stderr"
-    tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
+    try:  # every spec is built (and checked) before any simulation runs
+        tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
+    except ValueError as err:
+        print(f"mfval simulate: {err}; nothing written", file=sys.stderr)
+        return 2
     try:
         with scheduler_client(args.scheduler, args.scheduler_timeout) as client:
             frames = run_tasks(
