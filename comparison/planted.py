@@ -203,11 +203,82 @@ def parse_plant(text: str) -> GradedPlant | None:
         raise ParameterError("--planted", "planted", text, "SIZE must be finite")
     if match["name"].endswith(("_scale", "_gain")) and size <= 0:
         raise ParameterError("--planted", "planted", text, "a factor SIZE must be > 0")
-    point = (float(match["mu"]), float(match["sigma"])) if match["mu"] else None
-    band = (float(match["f1"]), float(match["f2"])) if match["f1"] else None
+    try:
+        point = (float(match["mu"]), float(match["sigma"])) if match["mu"] else None
+        band = (float(match["f1"]), float(match["f2"])) if match["f1"] else None
+    except ValueError:
+        raise ParameterError(
+            "--planted", "planted", text, "@MU,SIGMA and @F1-F2Hz must be numbers"
+        ) from None
     if band is not None and band[0] > band[1]:
         raise ParameterError("--planted", "planted", text, "the band needs F1 <= F2")
     return GradedPlant(match["name"], size, point, band)
+
+
+#: graded plants that act on N(f) (the only ones a band @F1-F2Hz restricts)
+FREQUENCY_PLANTS = ("tf_gain", "tf_phase_deg", "tf_latency_ms")
+
+
+def check_plant_targets(
+    planted: str,
+    network_points: list[tuple[float, float]],
+    transfer_points: list[tuple[float, float]],
+    frequencies_hz,
+) -> None:
+    """Refuse a planted region that would act nowhere in this run (a silent no-op).
+
+    Parameters
+    ----------
+    planted : str
+        ``--planted`` (a named error passes unchecked).
+    network_points, transfer_points : list of (mu, sigma)
+        Simulated working points (V) of the network and transfer protocols.
+    frequencies_hz : array
+        Modulation frequencies of the transfer protocol (Hz).
+
+    Raises
+    ------
+    ParameterError
+        Naming ``planted``: a point ``@MU,SIGMA`` that is no simulated working
+        point of the protocols the plant acts on, a band on a plant that does
+        not act on N(f), or a band that holds no simulated frequency.
+    """
+    plant = parse_plant(planted)
+    if plant is None:
+        return
+    if plant.name == "rate_scale":
+        points = list(network_points)
+    elif plant.name in FREQUENCY_PLANTS:
+        points = list(transfer_points)
+    else:
+        points = list(network_points) + list(transfer_points)
+    if plant.point_mV is not None and not any(plant._at(mu, sigma) for mu, sigma in points):
+        shown = ", ".join(sorted({f"{mu * 1e3:g},{sigma * 1e3:g}" for mu, sigma in points}))
+        raise ParameterError(
+            "--planted",
+            "planted",
+            planted,
+            f"@{plant.point_mV[0]:g},{plant.point_mV[1]:g} matches no simulated working point "
+            f"of this run (mV: {shown or 'none'})",
+        )
+    if plant.band_hz is None:
+        return
+    if plant.name not in FREQUENCY_PLANTS:
+        raise ParameterError(
+            "--planted",
+            "planted",
+            planted,
+            f"a band @F1-F2Hz restricts only {', '.join(FREQUENCY_PLANTS)}, not {plant.name}",
+        )
+    f = np.asarray(frequencies_hz, float)
+    if not np.any((f >= plant.band_hz[0]) & (f <= plant.band_hz[1])):
+        raise ParameterError(
+            "--planted",
+            "planted",
+            planted,
+            f"the band {plant.band_hz[0]:g}-{plant.band_hz[1]:g} Hz holds no simulated "
+            f"modulation frequency ({', '.join(f'{x:.4g}' for x in f)} Hz)",
+        )
 
 
 def plant_options(planted: str, protocol: str, mu: float, sigma: float) -> dict:

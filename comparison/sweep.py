@@ -109,44 +109,23 @@ class SweepResult:
     comparison: pd.DataFrame
 
 
-def run_sweep(
+def sweep_tasks(
     params: dict,
     point: tuple[float, float],
     g_values,
-    store: ResultStore | None = None,
-    workers: int | None = None,
-    progress: bool = True,
-    client=None,
     seed: int | None = None,
     duration: float | None = None,
     config: dict | None = None,
     simulator: str = "brian2",
-) -> SweepResult:
-    """Run (or read from the store) the sweep; see the module docstring.
+) -> tuple[list, list, list]:
+    """(theory tasks, closed-loop chunk sets, simulation tasks) of :func:`run_sweep`.
 
-    Parameters
-    ----------
-    params : dict
-        Loaded parameters (SI).
-    point : (mu, sigma)
-        Working point, V.
-    g_values : sequence of float
-        Relative inhibition values.
-    seed : int, optional
-        Run seed (default ``simulation.seed``); each task's seed derives from it.
-    duration : float, optional
-        Measured time per g, s (default ``sweep_duration`` of the closed-loop config),
-        split into independent chunks of the network protocol's duration
-        (:func:`mfval.simulation.closed_loop.closed_loop_tasks`).
-    config : dict, optional
-        :func:`mfval.comparison.closed_loop.load_closed_loop_config`.
-    simulator : {"brian2", "nest"}
-        Simulator of the closed-loop and open-loop runs.
+    Builds every spec and runs nothing: a working point or protocol that
+    cannot be simulated raises ValueError here, before any work.
     """
     from mfval.simulation.closed_loop.tasks import closed_loop_tasks
     from mfval.simulation.open_loop.tasks import transfer_task
 
-    store = store or ResultStore()
     config = config or load_closed_loop_config()
     mu, sigma = point
     run_seed = int(params["simulation"]["seed"] if seed is None else seed)
@@ -181,6 +160,51 @@ def run_sweep(
             simulator=simulator,
         )
     ] + [t for c in chunked for t in c.tasks]
+    return theory_tasks, chunked, sim_tasks
+
+
+def run_sweep(
+    params: dict,
+    point: tuple[float, float],
+    g_values,
+    store: ResultStore | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    client=None,
+    seed: int | None = None,
+    duration: float | None = None,
+    config: dict | None = None,
+    simulator: str = "brian2",
+) -> SweepResult:
+    """Run (or read from the store) the sweep; see the module docstring.
+
+    Parameters
+    ----------
+    params : dict
+        Loaded parameters (SI).
+    point : (mu, sigma)
+        Working point, V.
+    g_values : sequence of float
+        Relative inhibition values.
+    seed : int, optional
+        Run seed (default ``simulation.seed``); each task's seed derives from it.
+    duration : float, optional
+        Measured time per g, s (default ``sweep_duration`` of the closed-loop config),
+        split into independent chunks of the network protocol's duration
+        (:func:`mfval.simulation.closed_loop.closed_loop_tasks`).
+    config : dict, optional
+        :func:`mfval.comparison.closed_loop.load_closed_loop_config`.
+    simulator : {"brian2", "nest"}
+        Simulator of the closed-loop and open-loop runs.
+    """
+    store = store or ResultStore()
+    config = config or load_closed_loop_config()
+    mu, sigma = point
+    run_seed = int(params["simulation"]["seed"] if seed is None else seed)
+    g_values = [float(g) for g in g_values]
+    theory_tasks, chunked, sim_tasks = sweep_tasks(
+        params, point, g_values, seed, duration, config, simulator
+    )
     theory = run_tasks(theory_tasks, store, workers, "sweep theory", progress, client)
     sims = run_tasks(sim_tasks, store, workers, "sweep simulation", progress, client)
     transfer, chunk_results = sims[0], sims[1:]

@@ -65,18 +65,29 @@ class Spec:
         (n x 2 array), "pair" (two values), "any" (no shape check).
     check : str
         "positive", "nonnegative", "integer_positive",
-        "integer_nonnegative", or "" for none.
+        "integer_nonnegative", "sigma_positive" (working points: the second
+        value of each pair must be positive), or "" for none.
+    maximum : float, optional
+        Largest allowed value (in the file's unit for unit "1"; checked
+        before the conversion to int, so that no value wraps around).
     """
 
     dimension: str
     shape: str = "scalar"
     check: str = ""
+    maximum: float | None = None
+
+
+#: largest population size, in-degree and count of a parameter file
+MAX_COUNT = 10**8
+#: seeds are 32-bit unsigned integers (NumPy's and the simulators' range)
+MAX_SEED = 2**32 - 1
 
 
 #: the quantities every parameter set must define, by section
 SCHEMA: dict[str, dict[str, Spec]] = {
     "network": {
-        "N": Spec("1", "pop", "integer_positive"),
+        "N": Spec("1", "pop", "integer_positive", MAX_COUNT),
         "C": Spec("F", "scalar", "positive"),
         "tau_m": Spec("s", "scalar", "positive"),
         "tau_r": Spec("s", "scalar", "nonnegative"),
@@ -85,10 +96,10 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "V_th": Spec("V"),
         "tau_s": Spec("s", "scalar", "positive"),
         "W": Spec("A", "popxpop"),
-        "K": Spec("1", "popxpop", "integer_nonnegative"),
+        "K": Spec("1", "popxpop", "integer_nonnegative", MAX_COUNT),
         "delay": Spec("s", "scalar", "positive"),
         "W_ext": Spec("A", "popxpop"),
-        "K_ext": Spec("1", "popxpop", "integer_nonnegative"),
+        "K_ext": Spec("1", "popxpop", "integer_nonnegative", MAX_COUNT),
     },
     "analysis": {
         "f_min": Spec("Hz", "scalar", "positive"),
@@ -98,23 +109,23 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     "scan": {
         "mu": Spec("V", "vector"),
         "sigma": Spec("V", "vector", "positive"),
-        "marked_points": Spec("V", "pairs"),
-        "stability_point": Spec("V", "pair"),
+        "marked_points": Spec("V", "pairs", "sigma_positive"),
+        "stability_point": Spec("V", "pair", "sigma_positive"),
     },
     "simulation": {
         "dt": Spec("s", "scalar", "positive"),
         "max_poisson_p": Spec("1", "scalar", "positive"),
         "network_warmup": Spec("s", "scalar", "nonnegative"),
         "network_duration": Spec("s", "scalar", "positive"),
-        "network_blocks": Spec("1", "scalar", "integer_positive"),
+        "network_blocks": Spec("1", "scalar", "integer_positive", MAX_COUNT),
         "transfer_warmup": Spec("s", "scalar", "nonnegative"),
         "transfer_duration": Spec("s", "scalar", "positive"),
-        "transfer_neurons_per_frequency": Spec("1", "scalar", "integer_positive"),
+        "transfer_neurons_per_frequency": Spec("1", "scalar", "integer_positive", MAX_COUNT),
         "transfer_amplitude": Spec("V", "scalar", "positive"),
         "transfer_f_min": Spec("Hz", "scalar", "positive"),
         "transfer_f_max": Spec("Hz", "scalar", "positive"),
-        "transfer_n_frequencies": Spec("1", "scalar", "integer_positive"),
-        "seed": Spec("1", "scalar", "integer_nonnegative"),
+        "transfer_n_frequencies": Spec("1", "scalar", "integer_positive", MAX_COUNT),
+        "seed": Spec("1", "scalar", "integer_nonnegative", MAX_SEED),
     },
 }
 
@@ -139,7 +150,12 @@ class ParameterError(ValueError):
         shown = repr(value)
         if len(shown) > 200:
             shown = _SHORT.repr(value)
-        super().__init__(f"{file}: parameter '{key}' = {shown}: {reason}")
+        super().__init__(one_line(f"{file}: parameter '{key}' = {shown}: {reason}"))
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (newlines, tabs, ...) escaped: one line of a message."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def require_positive(name: str, value, unit: str = "") -> None:
@@ -209,7 +225,8 @@ def read_yaml(path: str | Path, sections, *, allow_empty: bool = False) -> dict:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ParameterError(path, "<file>", str(path), f"not valid YAML ({err})") from err
+        reason = " ".join(str(err).split())  # one line
+        raise ParameterError(path, "<file>", str(path), f"not valid YAML ({reason})") from err
     if raw is None and allow_empty:
         return {}
     if not isinstance(raw, dict):
@@ -330,7 +347,7 @@ def quantity(
         raise ParameterError(file, key, entry, f"unit '{unit}' is not a unit of {spec.dimension}")
     try:
         value = np.asarray(entry["value"], dtype=float)
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, OverflowError) as err:  # OverflowError: an int > 1e308
         raise ParameterError(file, key, entry["value"], "value is not numeric") from err
     expected = {
         "scalar": (),
@@ -359,6 +376,10 @@ def quantity(
             raise ParameterError(file, key, entry["value"], "must be positive")
         if spec.check == "integer_nonnegative" and np.any(value < 0):
             raise ParameterError(file, key, entry["value"], "must not be negative")
+    if spec.check == "sigma_positive" and np.any(value[..., 1] <= 0):
+        raise ParameterError(file, key, entry["value"], "sigma (the second value) must be positive")
+    if spec.maximum is not None and np.any(value * factor > spec.maximum):
+        raise ParameterError(file, key, entry["value"], f"must be at most {spec.maximum:.10g}")
     value = value * factor
     if spec.check.startswith("integer"):
         value = value.astype(int)
@@ -444,7 +465,7 @@ def load_params(path: str | Path | None = None) -> dict:
             converted[key] = quantity(file, full_key, section_raw[key], spec, n_pop)
         unknown = set(section_raw) - set(specs) - {"populations"}
         if unknown:
-            key = sorted(unknown)[0]
+            key = sorted(unknown, key=str)[0]
             raise ParameterError(file, f"{section}.{key}", section_raw[key], "unknown key")
         out[section] = converted
     out["network"]["populations"] = [str(p) for p in populations]

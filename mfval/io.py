@@ -8,6 +8,7 @@ file they are written through.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -45,3 +46,45 @@ def write_csv(df, path: str | Path) -> Path:
 def write_text(text: str, path: str | Path) -> Path:
     """Write text atomically."""
     return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def folder_mode() -> int:
+    """Mode of a newly created output folder: ``0o777 & ~umask``."""
+    return file_mode() | ((file_mode() & 0o444) >> 2)  # x wherever r (0o755 with umask 022)
+
+
+def staging_folder(target: str | Path) -> Path:
+    """An empty folder next to ``target`` to write a run's outputs into.
+
+    Named ``.<name>.tmp-<pid>-XXXX`` in the parent of ``target`` (same file
+    system, so :func:`replace_folder` can rename it into place).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.tmp-{os.getpid()}-"))
+    os.chmod(path, folder_mode())
+    return path
+
+
+def replace_folder(new: str | Path, target: str | Path) -> Path:
+    """Put the folder ``new`` in place of ``target`` (which may exist), whole.
+
+    The old ``target`` is renamed aside, ``new`` renamed in, and the old one
+    removed: readers see the old outputs or the new ones, never a mix, and
+    files of the old outputs that the new ones lack are gone. If renaming
+    ``new`` in fails, the old folder is put back.
+    """
+    new, target = Path(new), Path(target)
+    aside = None
+    if target.exists():
+        aside = target.parent / f".{target.name}.old-{os.getpid()}"
+        os.rename(target, aside)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        if aside is not None:
+            os.rename(aside, target)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+    return target

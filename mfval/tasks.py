@@ -424,6 +424,8 @@ def open_client(
         security = check_scheduler_address(scheduler, security, insecure)
         try:
             client = Client(scheduler, timeout=f"{timeout}s", security=security)
+        except ValueError as err:  # a malformed address that the check let through
+            raise SchedulerAddressError(f"--scheduler {scheduler!r}: {_one_line(err)}") from None
         except (OSError, TimeoutError) as err:
             if "SSL" in str(err) or _caused_by_ssl(err):
                 raise SchedulerUnreachableError(

@@ -9,14 +9,19 @@ process uses (its lock is held) is kept, see
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from mfval.cli.common import folder_option
 from mfval.store import ResultStore, check_name, set_active_root
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["info", "clear"])
-    parser.add_argument("--cache-dir", type=Path, default=None, help="results store folder")
+    parser.add_argument(
+        "--cache-dir",
+        type=folder_option("--cache-dir"),
+        default=None,
+        help="results store folder",
+    )
     parser.add_argument("--kind", default=None, help="only this kind (theory, network, ...)")
 
 

@@ -26,7 +26,10 @@ import pandas as pd
 
 from mfval.cli.common import (
     add_common_arguments,
+    file_option,
     load_cli_params,
+    number_option,
+    parse_seed,
     require_simulators,
     scheduler_options,
 )
@@ -40,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
     parser.add_argument(
         "--seed",
-        type=int,
+        type=parse_seed,
         action="append",
         default=None,
         help="calibration run seed (repeatable; default: the first seed of the calibration range)",
@@ -53,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration-factor",
-        type=float,
+        type=number_option("--duration-factor", "positive"),
         default=None,
         help="durations times this factor (default: calibration.duration_factor of the rules)",
     )
@@ -61,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--validation", type=Path, default=None, help="verdict rules YAML")
     parser.add_argument(
         "--output-file",
-        type=Path,
+        type=file_option("--output-file"),
         default=None,
         help="expected-deviation file to write (default: the one named in the rules)",
     )
@@ -151,6 +154,15 @@ def main(args: argparse.Namespace) -> int:
     measured_all = []
     if "nest" in simulators:
         require_simulators(simulators, "calibrate")
+    from mfval.comparison.pipeline import simulation_tasks
+
+    try:  # every spec is built (and checked) before the cluster starts
+        for name in simulators:
+            settings.simulators = [name]
+            simulation_tasks(params, settings, name)
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval calibrate: {err}; nothing written", file=sys.stderr)
+        return 2
     client = open_client(args.scheduler, args.workers, **scheduler_options(args))
     try:
         for name in simulators:

@@ -19,11 +19,22 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mfval.tasks import DEFAULT_SCHEDULER_TIMEOUT
 
 DEFAULT_OUT = Path("output")
+
+#: seeds are 32-bit unsigned integers (NumPy's and the simulators' range)
+MAX_SEED = 2**32 - 1
+#: most values of one axis of ``--grid`` and points of the whole grid
+MAX_AXIS_VALUES, MAX_GRID_POINTS = 10_000, 100_000
+#: most values of ``--g``
+MAX_G_VALUES = 1_000
+#: most local worker processes, NEST threads, blocks, neurons per frequency
+MAX_WORKERS, MAX_COUNT = 1024, 10**7
 
 
 #: exit codes (module docstring)
@@ -33,14 +44,24 @@ EXIT_OK, EXIT_CHECKS_FAILED, EXIT_BAD_INPUT, EXIT_SCHEDULER_UNREACHABLE = 0, 1, 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every subcommand that computes something accepts."""
     parser.add_argument("--params", type=Path, default=None, help="parameter YAML file")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
+    parser.add_argument(
+        "--out",
+        type=folder_option("--out"),
+        default=str(DEFAULT_OUT),  # a string: argparse checks it with the type, too
+        help="output folder (created; must not be a file)",
+    )
     parser.add_argument(
         "--cache-dir",
-        type=Path,
+        type=folder_option("--cache-dir"),
         default=None,
         help="results store (default: $MFVAL_CACHE_DIR or ~/.cache/mfval)",
     )
-    parser.add_argument("--workers", type=int, default=None, help="local worker processes")
+    parser.add_argument(
+        "--workers",
+        type=integer_option("--workers", 0, MAX_WORKERS),
+        default=None,
+        help="local worker processes (0 or 1: in-process)",
+    )
     parser.add_argument(
         "--scheduler",
         default=None,
@@ -162,6 +183,141 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+# --- argparse types: each raises argparse.ArgumentTypeError naming the option and value,
+# --- which argparse turns into a usage error (one line, exit 2) before any work starts
+
+
+def number_option(option: str, check: str = "", unit: str = "") -> Callable[[str], float]:
+    """argparse type: a finite number; ``check`` "positive", "nonnegative" or "" (any)."""
+    wanted = {"positive": "a positive", "nonnegative": "a non-negative", "": "a"}[check]
+    suffix = f" in {unit}" if unit else ""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        ok = math.isfinite(value) and (
+            check == ""
+            or (check == "positive" and value > 0)
+            or (check == "nonnegative" and value >= 0)
+        )
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r}: expected {wanted} finite number{suffix}"
+            )
+        return value
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")  # argparse names the type on errors
+    return parse
+
+
+def integer_option(option: str, minimum: int, maximum: int) -> Callable[[str], int]:
+    """argparse type: an integer in [minimum, maximum] (decimal digits, e.g. ``12345``)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r}: expected an integer in [{minimum}, {maximum}]"
+            ) from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"{option} {text!r}: must lie in [{minimum}, {maximum}]"
+            )
+        return value
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
+#: ``--seed``: an integer in [0, 2**32 - 1]
+parse_seed = integer_option("--seed", 0, MAX_SEED)
+
+
+def check_folder(path: Path, option: str) -> Path:
+    """``path`` if it is a folder or can be created as one, else ArgumentTypeError.
+
+    Checks, without creating anything, that ``path`` is not a file and that
+    its nearest existing ancestor is a folder we may write into.
+    """
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{option} '{path}': exists and is not a folder")
+    base = path.absolute()
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{option} '{path}': cannot create it, '{base}' is not a folder"
+        )
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"{option} '{path}': '{base}' is not writable")
+    return path
+
+
+def folder_option(option: str) -> Callable[[str], Path]:
+    """argparse type: a folder that exists or can be created (:func:`check_folder`)."""
+
+    def parse(text: str) -> Path:
+        if not text or "\0" in text:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a folder name")
+        return check_folder(Path(text), option)
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
+def file_option(option: str) -> Callable[[str], Path]:
+    """argparse type: a file to write: not a folder, in a folder that can be created."""
+
+    def parse(text: str) -> Path:
+        if not text or "\0" in text:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected a file name")
+        path = Path(text)
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{option} '{path}': is a folder, expected a file")
+        check_folder(path.parent, option)
+        return path
+
+    parse.__name__ = option.lstrip("-").replace("-", "_")
+    return parse
+
+
+def value_range(text: str, option: str, part: str, name: str, max_values: int) -> list[float]:
+    """``START:STOP:STEP`` (stop included) -> the values, rounded to 12 decimals.
+
+    ArgumentTypeError for non-finite numbers, STEP <= 0, STOP < START, more
+    than ``max_values`` values, or a STEP too small to give distinct values.
+    """
+    try:
+        start, stop, step = (float(x) for x in part.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{option} {text!r}: {name} must be START:STOP:STEP"
+        ) from None
+    if not all(math.isfinite(x) for x in (start, stop, step)):
+        raise argparse.ArgumentTypeError(
+            f"{option} {text!r}: {name} START, STOP and STEP must be finite"
+        )
+    if not step > 0 or stop < start:
+        raise argparse.ArgumentTypeError(
+            f"{option} {text!r}: {name} needs STEP > 0 and STOP >= START"
+        )
+    count = (stop - start) / step
+    if not count < max_values:  # also catches an infinite count
+        raise argparse.ArgumentTypeError(
+            f"{option} {text!r}: too many {name} values (more than {max_values})"
+        )
+    n = int(math.floor(count + 1e-9)) + 1
+    values = [round(start + i * step, 12) for i in range(n)]
+    if len(set(values)) != n:
+        raise argparse.ArgumentTypeError(
+            f"{option} {text!r}: {name} STEP is too small to give distinct values"
+        )
+    return values
+
+
 def add_theory_argument(parser: argparse.ArgumentParser) -> None:
     """``--theory fast|nnmt``: computation path of the mean-field theory (default fast)."""
     parser.add_argument(
@@ -181,6 +337,8 @@ def parse_point(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(
             f"--point {text!r}: expected MU,SIGMA in mV, e.g. 10,10"
         ) from None
+    if not (math.isfinite(mu) and math.isfinite(sigma)):
+        raise argparse.ArgumentTypeError(f"--point {text!r}: MU and SIGMA must be finite")
     if not sigma > 0:
         raise argparse.ArgumentTypeError(f"--point {text!r}: sigma must be positive")
     return mu * 1e-3, sigma * 1e-3
@@ -236,31 +394,21 @@ def require_simulators(names: list[str], command: str) -> None:
 
 def parse_grid(text: str) -> tuple[list[float], list[float]]:
     """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V."""
-    import numpy as np
-
-    def axis(part: str, name: str) -> list[float]:
-        try:
-            start, stop, step = (float(x) for x in part.split(":"))
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"--grid {text!r}: {name} must be START:STOP:STEP in mV"
-            ) from None
-        if not step > 0 or stop < start:
-            raise argparse.ArgumentTypeError(
-                f"--grid {text!r}: {name} needs STEP > 0 and STOP >= START"
-            )
-        n = int(np.floor((stop - start) / step + 1e-9)) + 1
-        if n > 10_000:
-            raise argparse.ArgumentTypeError(f"--grid {text!r}: {n} {name} values is too many")
-        return [round(start + i * step, 12) * 1e-3 for i in range(n)]
-
     parts = text.split(",")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"--grid {text!r}: expected MU_RANGE,SIGMA_RANGE")
-    mu, sigma = axis(parts[0], "mu"), axis(parts[1], "sigma")
+    mu, sigma = (
+        value_range(text, "--grid", part, name, MAX_AXIS_VALUES)
+        for part, name in zip(parts, ("mu", "sigma"))
+    )
     if min(sigma) <= 0:
         raise argparse.ArgumentTypeError(f"--grid {text!r}: sigma must be positive")
-    return mu, sigma
+    if len(mu) * len(sigma) > MAX_GRID_POINTS:
+        raise argparse.ArgumentTypeError(
+            f"--grid {text!r}: {len(mu) * len(sigma)} grid points is too many "
+            f"(at most {MAX_GRID_POINTS})"
+        )
+    return [m * 1e-3 for m in mu], [s_ * 1e-3 for s_ in sigma]
 
 
 def load_cli_params(args: argparse.Namespace) -> dict:

@@ -7,24 +7,34 @@ all because no calibration applies); 3 the Dask
 scheduler given with ``--scheduler`` was refused (malformed, unknown protocol,
 TLS without certificates, plain tcp:// to another host without --insecure)
 or did not answer; 130 interrupted.
+
+Every input is checked (:func:`check_inputs`) before the Dask cluster starts.
+The outputs are written into a staging folder next to ``--out`` and swapped
+in whole (:func:`mfval.io.replace_folder`): an interrupted run leaves the
+previous outputs as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
 from pathlib import Path
 
 from mfval.cli.common import (
+    EXIT_BAD_INPUT,
     add_common_arguments,
     add_simulator_argument,
     add_theory_argument,
     load_cli_params,
+    parse_seed,
     require_simulators,
     scheduler_options,
 )
-from mfval.io import write_csv, write_text
+from mfval.config import ParameterError
+from mfval.io import replace_folder, staging_folder, write_csv, write_text
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client
 
@@ -36,7 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full-grid", action="store_true", help="simulate every grid point, not only the marked"
     )
-    parser.add_argument("--seed", type=int, default=None, help="simulation seed")
+    parser.add_argument(
+        "--seed",
+        type=parse_seed,
+        default=None,
+        help="simulation seed (in the verification range of the validation file)",
+    )
     add_simulator_argument(parser, several=True)
     parser.add_argument(
         "--validation",
@@ -52,24 +67,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> int:
-    from mfval.comparison.checks import load_validation
-    from mfval.comparison.pipeline import default_settings, run_validation
-    from mfval.comparison.planted import parse_plant
-    from mfval.comparison.report import render_report, summary_table
-    from mfval.figures.comparison import comparison_figure
-    from mfval.figures.figure5 import save_figure
+def check_inputs(args: argparse.Namespace):
+    """Every check of ``mfval run`` that needs no simulation: (params, config, settings).
 
-    start = time.perf_counter()
+    Runs before the Dask cluster starts. Raises ParameterError (exit 2) for a
+    bad parameter or validation file, a seed outside the verification range,
+    a bad ``--planted`` or one whose point or band matches nothing simulated,
+    and an output folder whose parent is not writable; ValueError for a
+    working point or protocol that cannot be simulated (the specs are built).
+    """
+    from mfval.comparison.checks import load_validation
+    from mfval.comparison.pipeline import default_settings, simulation_tasks
+    from mfval.comparison.planted import check_plant_targets, parse_plant
+    from mfval.simulation.open_loop.spec import default_frequencies
+
+    parse_plant(args.planted)
     params = load_cli_params(args)
     config = load_validation(args.validation)
     settings = default_settings(params, full_grid=args.full_grid, quick=args.quick)
     settings.seed = args.seed
     settings.theory = args.theory
-    require_simulators(args.simulator, "run")
     settings.simulators = list(args.simulator)
     settings.planted = args.planted
-    parse_plant(args.planted)  # a ParameterError (exit 2) before any work
+    run_seed = params["simulation"]["seed"] if args.seed is None else args.seed
+    config.check_seed(int(run_seed), "verification")
+    require_simulators(args.simulator, "run")
+    out = Path(args.out).absolute()
+    if out.parent.exists() and not os.access(out.parent, os.W_OK | os.X_OK):  # the swap
+        raise ParameterError("--out", "out", str(args.out), "its parent folder is not writable")
+    check_plant_targets(
+        args.planted,
+        settings.network_points,
+        settings.transfer_points,
+        default_frequencies(params, settings.transfer_options.get("duration")),
+    )
+    for simulator in settings.simulators:
+        simulation_tasks(params, settings, simulator)  # every spec checked; nothing run
+    return params, config, settings
+
+
+def main(args: argparse.Namespace) -> int:
+    from mfval.comparison.pipeline import run_validation
+
+    start = time.perf_counter()
+    try:
+        params, config, settings = check_inputs(args)
+    except ParameterError:
+        raise
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval run: {err}; nothing written", file=sys.stderr)
+        return EXIT_BAD_INPUT
     client = open_client(args.scheduler, args.workers, **scheduler_options(args))
     try:
         result = run_validation(
@@ -84,6 +131,32 @@ def main(args: argparse.Namespace) -> int:
     finally:
         close_client(client)
     out = args.out
+    staging = staging_folder(out)
+    try:
+        code = write_outputs(result, params, staging, start)
+        replace_folder(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    elapsed = time.perf_counter() - start
+    from mfval.comparison.report import summary_table
+
+    print(summary_table(result.comparison).to_string(index=False))
+    failed = result.comparison[result.comparison["verdict"] == "fail"]
+    if len(failed):
+        from mfval.comparison.metrics import check_id
+
+        print("\nfailed: " + ", ".join(check_id(r) for _, r in failed.iterrows()))
+    print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
+    return code
+
+
+def write_outputs(result, params: dict, out: Path, start: float) -> int:
+    """Every output file of ``mfval run`` into the (fresh) folder ``out``; the exit code."""
+    from mfval.comparison.report import render_report
+    from mfval.figures.comparison import comparison_figure
+    from mfval.figures.figure5 import save_figure
+
     write_csv(result.comparison, out / "comparison.csv")
     write_csv(result.scan, out / "theory_scan.csv")
     write_csv(result.theory_transfer, out / "theory_transfer_functions.csv")
@@ -101,13 +174,6 @@ def main(args: argparse.Namespace) -> int:
     write_text(
         render_report(result, "figure5_comparison.png", elapsed, command, code), out / "report.md"
     )
-    print(summary_table(result.comparison).to_string(index=False))
-    failed = result.comparison[result.comparison["verdict"] == "fail"]
-    if len(failed):
-        from mfval.comparison.metrics import check_id
-
-        print("\nfailed: " + ", ".join(check_id(r) for _, r in failed.iterrows()))
-    print(f"\nwrote {out}/comparison.csv, report.md, figure5_comparison.png/.pdf ({elapsed:.0f} s)")
     return code
 
 

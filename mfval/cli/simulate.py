@@ -14,9 +14,14 @@ import sys
 import pandas as pd
 
 from mfval.cli.common import (
+    MAX_COUNT,
+    MAX_WORKERS,
     add_common_arguments,
     add_point_argument,
     add_simulator_argument,
+    integer_option,
+    number_option,
+    parse_seed,
     require_simulators,
     scheduler_options,
 )
@@ -31,12 +36,32 @@ OUTPUT_NAME = "simulation_rates.csv"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common_arguments(parser)
     add_point_argument(parser)
-    parser.add_argument("--duration", type=float, default=None, help="measured time in s")
-    parser.add_argument("--warmup", type=float, default=None, help="discarded warm-up in s")
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
-    parser.add_argument("--blocks", type=int, default=None, help="blocks for standard errors")
+    parser.add_argument(
+        "--duration",
+        type=number_option("--duration", "positive", "s"),
+        default=None,
+        help="measured time in s",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=number_option("--warmup", "nonnegative", "s"),
+        default=None,
+        help="discarded warm-up in s",
+    )
+    parser.add_argument("--seed", type=parse_seed, default=None, help="random seed")
+    parser.add_argument(
+        "--blocks",
+        type=integer_option("--blocks", 2, MAX_COUNT),
+        default=None,
+        help="blocks for standard errors (>= 2)",
+    )
     add_simulator_argument(parser)
-    parser.add_argument("--threads", type=int, default=None, help="NEST threads (default 1)")
+    parser.add_argument(
+        "--threads",
+        type=integer_option("--threads", 1, MAX_WORKERS),
+        default=None,
+        help="NEST threads (default 1)",
+    )
     parser.add_argument(
         "--target",
         choices=["cython", "cpp_standalone"],
@@ -83,7 +108,11 @@ def main(args: argparse.Namespace) -> int:
         options["threads"] = args.threads
     if not args.quiet and simulator == "brian2":
         options["report"] = "stderr"
-    tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
+    try:  # every spec is built (and checked) before any simulation runs
+        tasks = [network_task(mu, sigma, params, args.seed, **options) for mu, sigma in points]
+    except ValueError as err:
+        print(f"mfval simulate: {err}; nothing written", file=sys.stderr)
+        return 2
     try:
         with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
             frames = run_tasks(

@@ -14,12 +14,16 @@ import sys
 import numpy as np
 
 from mfval.cli.common import (
+    MAX_G_VALUES,
     add_common_arguments,
     add_simulator_argument,
     load_cli_params,
+    number_option,
     parse_point,
+    parse_seed,
     require_simulators,
     scheduler_options,
+    value_range,
 )
 from mfval.io import write_csv
 from mfval.store import ResultStore
@@ -28,19 +32,21 @@ from mfval.tasks import scheduler_client
 
 def parse_g_range(text: str) -> list[float]:
     """``"G0:G1:STEP"`` (stop included) or ``"G0,G1,..."`` -> list of g values."""
-    try:
-        if ":" in text:
-            start, stop, step = (float(x) for x in text.split(":"))
-            if not step > 0 or stop < start:
-                raise ValueError
-            n = int(np.floor((stop - start) / step + 1e-9)) + 1
-            values = [round(start + i * step, 12) for i in range(n)]
-        else:
+    if ":" in text:
+        values = value_range(text, "--g", text, "g", MAX_G_VALUES)
+    else:
+        try:
             values = [float(x) for x in text.split(",")]
-    except ValueError:
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--g {text!r}: expected START:STOP:STEP (stop included) or a list G1,G2,..."
+            ) from None
+    if not all(np.isfinite(values)):
+        raise argparse.ArgumentTypeError(f"--g {text!r}: every g must be finite")
+    if len(values) > MAX_G_VALUES:
         raise argparse.ArgumentTypeError(
-            f"--g {text!r}: expected START:STOP:STEP (stop included) or a list G1,G2,..."
-        ) from None
+            f"--g {text!r}: too many g values (more than {MAX_G_VALUES})"
+        )
     if len(values) < 3 or min(values) <= 4.0:
         raise argparse.ArgumentTypeError(
             f"--g {text!r}: need at least 3 values, all > 4 (inhibition-dominated)"
@@ -62,12 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--duration",
-        type=float,
+        type=number_option("--duration", "positive", "s"),
         default=None,
         help="measured time per g, s: a whole number of chunks of the network protocol's "
         "duration (simulation.network_duration)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="run seed")
+    parser.add_argument("--seed", type=parse_seed, default=None, help="run seed")
     add_simulator_argument(parser)
 
 
@@ -90,6 +96,13 @@ def main(args: argparse.Namespace) -> int:
             print(f"mfval sweep: {err}", file=sys.stderr)
             return 2
     require_simulators(args.simulator, "sweep")
+    from mfval.comparison.sweep import sweep_tasks
+
+    try:  # every spec is built (and checked) before any work starts
+        sweep_tasks(params, point, args.g, args.seed, args.duration, None, args.simulator[0])
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval sweep: {err}; nothing written", file=sys.stderr)
+        return 2
     store = ResultStore(args.cache_dir)
     with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
         result = run_sweep(

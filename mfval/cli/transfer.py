@@ -16,9 +16,13 @@ import sys
 import pandas as pd
 
 from mfval.cli.common import (
+    MAX_COUNT,
     add_common_arguments,
     add_point_argument,
     add_simulator_argument,
+    integer_option,
+    number_option,
+    parse_seed,
     require_simulators,
     scheduler_options,
 )
@@ -33,10 +37,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="modulation through the synaptic current (default) or into the membrane; repeatable",
     )
-    parser.add_argument("--amplitude", type=float, default=None, help="dmu at f_min in mV")
-    parser.add_argument("--duration", type=float, default=None, help="analysis window in s")
-    parser.add_argument("--n-per-frequency", type=int, default=None, help="neurons per frequency")
-    parser.add_argument("--seed", type=int, default=None, help="random seed")
+    parser.add_argument(
+        "--amplitude",
+        type=number_option("--amplitude", "positive", "mV"),
+        default=None,
+        help="dmu at f_min in mV",
+    )
+    parser.add_argument(
+        "--duration",
+        type=number_option("--duration", "positive", "s"),
+        default=None,
+        help="analysis window in s",
+    )
+    parser.add_argument(
+        "--n-per-frequency",
+        type=integer_option("--n-per-frequency", 1, MAX_COUNT),
+        default=None,
+        help="neurons per frequency",
+    )
+    parser.add_argument("--seed", type=parse_seed, default=None, help="random seed")
     parser.add_argument(
         "--fit-method",
         choices=("amplitude", "complex"),
@@ -68,11 +87,15 @@ def main(args: argparse.Namespace) -> int:
         "n_per_frequency": args.n_per_frequency,
         "simulator": args.simulator[0],
     }
-    tasks = [
-        transfer_task(mu, sigma, params, mode, args.seed, **kwargs)
-        for mu, sigma in points
-        for mode in modes
-    ]
+    try:  # every spec is checked (sizes, frequencies) before any simulation runs
+        tasks = [
+            transfer_task(mu, sigma, params, mode, args.seed, **kwargs)
+            for mu, sigma in points
+            for mode in modes
+        ]
+    except ValueError as err:  # includes InfeasibleWorkingPointError
+        print(f"mfval transfer: {err}; nothing written", file=sys.stderr)
+        return 2
     store = ResultStore(args.cache_dir)
     with scheduler_client(args.scheduler, **scheduler_options(args)) as client:
         results = run_tasks(
