@@ -6,6 +6,9 @@ a small stored result, and the figure and report by cheap stand-ins.
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 import types
 
 import pandas as pd
@@ -39,11 +42,15 @@ def cheap_run(monkeypatch):
     import mfval.figures.comparison
     import mfval.figures.figure5
 
-    steer = {"interrupt": False, "cross": False}
+    steer = {"interrupt": False, "cross": False, "signal": False}
 
     def report(*args, **kwargs):
         if steer["interrupt"]:
             raise KeyboardInterrupt  # midway: the CSVs and the figure are written
+        if steer["signal"]:  # a real SIGINT, as from Ctrl-C, in the output phase
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises KeyboardInterrupt here
+            raise AssertionError("SIGINT was not delivered")
         return "# report\n"
 
     def save_figure(fig, stem):
@@ -95,6 +102,15 @@ def test_interrupted_run_keeps_previous_outputs(cheap_run, tmp_path, capsys):
     assert {p.name: p.read_text() for p in out.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # staging removed
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_sigint_in_the_output_phase_keeps_previous_outputs(cheap_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    before = _previous_outputs(out)
+    cheap_run["signal"] = True
+    assert _run(out, tmp_path) == 130
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # staging removed
 
 
 def test_interrupted_first_run_leaves_no_folder(cheap_run, tmp_path):
