@@ -331,6 +331,27 @@ def _try_lock(path: Path):
 ABANDONED_AGE = 3600.0
 
 
+def _remove_unless_locked(
+    folder: Path, lock: Path, counts: dict, kind: str, drop_lock: bool = False
+) -> None:
+    """Remove ``folder`` (counted under ``kind``) unless a live process holds ``lock``.
+
+    A held lock counts the folder as ``in_use`` and keeps it; ``drop_lock`` also
+    removes the lock file (for a lock that only one process ever opens).
+    """
+    handle = _try_lock(lock)
+    if handle is None:
+        counts["in_use"] += 1
+        return
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+        if drop_lock:
+            lock.unlink(missing_ok=True)
+        counts[kind] += 1
+    finally:
+        handle.close()
+
+
 def clear_brian_cache(root: Path | None = None) -> dict[str, int]:
     """Remove Brian2's compiled code under ``root`` that no running process uses.
 
@@ -362,15 +383,7 @@ def clear_brian_cache(root: Path | None = None) -> dict[str, int]:
     if cython.is_dir():
         for folder in sorted(p for p in cython.iterdir() if p.is_dir()):
             # the lock files stay: a process may have opened one to take the slot
-            handle = _try_lock(cython / f"{folder.name}.lock")
-            if handle is None:
-                counts["in_use"] += 1
-                continue
-            try:
-                shutil.rmtree(folder, ignore_errors=True)
-                counts["cython"] += 1
-            finally:
-                handle.close()
+            _remove_unless_locked(folder, cython / f"{folder.name}.lock", counts, "cython")
     standalone = root / "standalone"
     if standalone.is_dir():
         for folder in sorted(p for p in standalone.iterdir() if p.is_dir()):
@@ -380,16 +393,8 @@ def clear_brian_cache(root: Path | None = None) -> dict[str, int]:
                     shutil.rmtree(folder, ignore_errors=True)
                     counts["standalone"] += 1
                 continue
-            handle = _try_lock(lock)
-            if handle is None:
-                counts["in_use"] += 1
-                continue
-            try:
-                shutil.rmtree(folder, ignore_errors=True)
-                lock.unlink(missing_ok=True)  # unique per process: nobody else opens it
-                counts["standalone"] += 1
-            finally:
-                handle.close()
+            # the lock is unique per process: nobody else opens it, so it goes too
+            _remove_unless_locked(folder, lock, counts, "standalone", drop_lock=True)
     templates = root / "standalone_templates"
     if templates.is_dir():
         for folder in sorted(p for p in templates.iterdir() if p.is_dir()):
@@ -397,15 +402,7 @@ def clear_brian_cache(root: Path | None = None) -> dict[str, int]:
                 if old(folder):
                     shutil.rmtree(folder, ignore_errors=True)
                 continue
-            handle = _try_lock(templates / f".{folder.name}.lock")
-            if handle is None:
-                counts["in_use"] += 1
-                continue
-            try:
-                shutil.rmtree(folder, ignore_errors=True)
-                counts["templates"] += 1
-            finally:
-                handle.close()
+            _remove_unless_locked(folder, templates / f".{folder.name}.lock", counts, "templates")
     return counts
 
 
