@@ -34,6 +34,17 @@ def session_store(tmp_path_factory) -> ResultStore:
 
 
 @pytest.fixture(scope="session")
+def validation_store() -> ResultStore:
+    """The results store of ``pytest -m validation`` (:func:`validation_store_dir`).
+
+    A slow test that simulates exactly a task of the validation run (same
+    parameters, seed and code, hence the same store key) computes it here, so
+    that the README's ``pytest && pytest -m validation`` simulates it once.
+    """
+    return ResultStore(validation_store_dir())
+
+
+@pytest.fixture(scope="session")
 def theory_scan(params, session_store):
     """The full default theory scan (computed once per session)."""
     from mfval.theory.scan import run_scan
