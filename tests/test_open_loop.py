@@ -38,13 +38,45 @@ def theory(params):
     return theory_for(MU, SIGMA, params["network"], FREQS, "synaptic")
 
 
+#: the planted-latency pair: 40 Hz, same seed (same noise), latency 0 and 2 ms
+DELAY = {"frequencies": [40.0], "duration": 1.0, "n_per_frequency": 400, "warmup": 0.1}
+
+
 @pytest.fixture(scope="module")
-def runs(params, theory):
-    """(10, 10) mV at amplitude A and 2A, independent seeds."""
+def simulated(params, theory, session_store) -> dict:
+    """The four larger runs of this module, once, side by side in worker processes.
+
+    ``one``, ``two``: (10, 10) mV at amplitude A and 2A, independent seeds;
+    ``base``, ``late``: :data:`DELAY` without and with a 2 ms latency.
+    """
+    from mfval.config import stable_hash
+    from mfval.tasks import Task, run_tasks
+
     a = 0.5e-3
-    one = simulate_transfer(MU, SIGMA, params, amplitude=a, seed=1, theory=theory, **SHORT)
-    two = simulate_transfer(MU, SIGMA, params, amplitude=2 * a, seed=2, theory=theory, **SHORT)
-    return one, two
+    # in this order, the two workers start on different compiled structures
+    runs = {
+        "one": {"amplitude": a, "seed": 1, "theory": theory, **SHORT},
+        "base": {"seed": 4, "n_probe": 0, **DELAY},
+        "two": {"amplitude": 2 * a, "seed": 2, "theory": theory, **SHORT},
+        "late": {"seed": 4, "n_probe": 0, "mod_delay": 2e-3, **DELAY},
+    }
+    tasks = [
+        Task(
+            kind="test_open_loop",
+            key=stable_hash("test_open_loop", name),
+            func=simulate_transfer,
+            kwargs={"mu": MU, "sigma": SIGMA, "params": params, **kw},
+            label=name,
+        )
+        for name, kw in runs.items()
+    ]
+    return dict(zip(runs, run_tasks(tasks, session_store, progress=False)))
+
+
+@pytest.fixture(scope="module")
+def runs(simulated):
+    """(10, 10) mV at amplitude A and 2A, independent seeds."""
+    return simulated["one"], simulated["two"]
 
 
 def complex_n(df):
@@ -103,11 +135,9 @@ def test_same_seed_same_numbers(params, theory):
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
 
 
-def test_planted_delay_shifts_phase(params, theory):
+def test_planted_delay_shifts_phase(simulated):
     """With the same seed (same noise), a planted latency d shifts the phase by -w d."""
-    kw = {"frequencies": [40.0], "duration": 1.0, "n_per_frequency": 400, "warmup": 0.1}
-    base = simulate_transfer(MU, SIGMA, params, seed=4, n_probe=0, **kw)
-    late = simulate_transfer(MU, SIGMA, params, seed=4, n_probe=0, mod_delay=2e-3, **kw)
+    base, late = simulated["base"], simulated["late"]
     shift = late["phase_deg"].iloc[0] - base["phase_deg"].iloc[0]
     expected = -360.0 * 40.0 * 2e-3
     se = np.hypot(base["phase_se_deg"].iloc[0], late["phase_se_deg"].iloc[0])
