@@ -34,6 +34,8 @@ from mfval.simulation.open_loop.measure import measure_transfer
 from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
 from mfval.simulation.open_loop.tasks import run_transfer
 
+from tests.conftest import run_side_by_side
+
 pytestmark = pytest.mark.slow
 
 POINT = (10e-3, 10e-3)
@@ -101,24 +103,18 @@ RUNS = {
 @pytest.fixture(scope="module")
 def simulated(params, small, session_store) -> dict:
     """The measurements of :data:`RUNS`, simulated once, in worker processes (usable cores)."""
-    from mfval.config import stable_hash
-    from mfval.tasks import Task, run_tasks
-
-    tasks = [
-        Task(
-            kind="test_cross_simulator",
-            key=stable_hash("test_cross_simulator", name),
-            func=network_run if protocol == "network" else transfer_run,
-            kwargs={
+    jobs = {
+        name: (
+            network_run if protocol == "network" else transfer_run,
+            {
                 "params": small if protocol == "network" else params,
                 "simulator": simulator,
                 "perturbation": perturbation,
             },
-            label=name,
         )
         for name, (protocol, simulator, perturbation) in RUNS.items()
-    ]
-    return dict(zip(RUNS, run_tasks(tasks, session_store, progress=False)))
+    }
+    return run_side_by_side(session_store, "test_cross_simulator", jobs)
 
 
 @pytest.fixture(scope="module")

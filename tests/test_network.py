@@ -12,6 +12,7 @@ from mfval.simulation.network.tasks import network_task, simulate_network
 from mfval.theory.mean_field import InfeasibleWorkingPointError
 
 from mfval.config import load_params
+from tests.conftest import run_side_by_side
 
 #: short runs on a half-size network (in-degrees as in the model: 400 E, 100 I)
 SHORT = {"duration": 0.4, "warmup": 0.1, "n_blocks": 4, "n_record": 400}
@@ -99,9 +100,6 @@ def simulated(small_params, session_store) -> dict:
     first one's build), seed 1 on the Cython runtime (``cython``) and seed 1
     with the planted binomial split (``split``).
     """
-    from mfval.config import stable_hash
-    from mfval.tasks import Task, run_tasks
-
     point = {"mu": 10e-3, "sigma": 10e-3, "params": small_params, "seed": 1, **SHORT}
     jobs = {
         "runs": (_seed_runs, {"small_params": small_params}),
@@ -111,11 +109,7 @@ def simulated(small_params, session_store) -> dict:
             {**point, "poisson_split_p": 0.05, "allow_biased_poisson": True},
         ),
     }
-    tasks = [
-        Task(kind="test_network", key=stable_hash("test_network", name), func=f, kwargs=kw)
-        for name, (f, kw) in jobs.items()
-    ]
-    return dict(zip(jobs, run_tasks(tasks, session_store, progress=False)))
+    return run_side_by_side(session_store, "test_network", jobs)
 
 
 @pytest.fixture(scope="module")

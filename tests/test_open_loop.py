@@ -17,6 +17,7 @@ from mfval.simulation.open_loop.spec import theory_for
 from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
 
 from mfval.config import load_params
+from tests.conftest import run_side_by_side
 
 pytestmark = pytest.mark.slow
 
@@ -49,9 +50,6 @@ def simulated(params, theory, session_store) -> dict:
     ``one``, ``two``: (10, 10) mV at amplitude A and 2A, independent seeds;
     ``base``, ``late``: :data:`DELAY` without and with a 2 ms latency.
     """
-    from mfval.config import stable_hash
-    from mfval.tasks import Task, run_tasks
-
     a = 0.5e-3
     # in this order, the two workers start on different compiled structures
     runs = {
@@ -60,17 +58,11 @@ def simulated(params, theory, session_store) -> dict:
         "two": {"amplitude": 2 * a, "seed": 2, "theory": theory, **SHORT},
         "late": {"seed": 4, "n_probe": 0, "mod_delay": 2e-3, **DELAY},
     }
-    tasks = [
-        Task(
-            kind="test_open_loop",
-            key=stable_hash("test_open_loop", name),
-            func=simulate_transfer,
-            kwargs={"mu": MU, "sigma": SIGMA, "params": params, **kw},
-            label=name,
-        )
+    jobs = {
+        name: (simulate_transfer, {"mu": MU, "sigma": SIGMA, "params": params, **kw})
         for name, kw in runs.items()
-    ]
-    return dict(zip(runs, run_tasks(tasks, session_store, progress=False)))
+    }
+    return run_side_by_side(session_store, "test_open_loop", jobs)
 
 
 @pytest.fixture(scope="module")
@@ -156,11 +148,18 @@ def test_transfer_task_key(params):
 
 
 @pytest.mark.validation
-def test_linearity_low_rate_point_default_frequencies(params):
-    """(6, 6) mV, the low-rate point, all default frequencies: N at A and 2A agree."""
-    kw = {"n_per_frequency": 1000, "duration": 4.0}
-    one = simulate_transfer(6e-3, 6e-3, params, amplitude=0.5e-3, seed=21, **kw)
-    two = simulate_transfer(6e-3, 6e-3, params, amplitude=1.0e-3, seed=22, **kw)
+def test_linearity_low_rate_point_default_frequencies(params, session_store):
+    """(6, 6) mV, the low-rate point, all default frequencies: N at A and 2A agree.
+
+    The two runs go side by side in worker processes.
+    """
+    kw = {"mu": 6e-3, "sigma": 6e-3, "params": params, "n_per_frequency": 1000, "duration": 4.0}
+    jobs = {
+        "linearity-A": (simulate_transfer, {"amplitude": 0.5e-3, "seed": 21, **kw}),
+        "linearity-2A": (simulate_transfer, {"amplitude": 1.0e-3, "seed": 22, **kw}),
+    }
+    runs = run_side_by_side(session_store, "test_open_loop", jobs)
+    one, two = runs["linearity-A"], runs["linearity-2A"]
     diff = complex_n(two) - complex_n(one)
     se_re = np.hypot(one["tf_re_se_hz_per_mV"], two["tf_re_se_hz_per_mV"]).to_numpy()
     se_im = np.hypot(one["tf_im_se_hz_per_mV"], two["tf_im_se_hz_per_mV"]).to_numpy()
