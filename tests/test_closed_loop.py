@@ -229,18 +229,18 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store, validatio
     point = (10e-3, 10e-3)
     seed = params["simulation"]["seed"]
     tf_task = transfer_task(*point, params, "synaptic", task_seed(seed, "transfer", *point))
-    stores = {"none": validation_store, "recurrent_delay_doubled": session_store}
+    # the store here holds only the closed-loop theory (one task, shared by both runs)
     runs = {
         planted: ClosedLoopRun(
             params,
             RunSettings(
                 network_points=[], transfer_points=[], closed_loop_point=point, planted=planted
             ),
-            store,
+            validation_store,
             workers=1,
             progress=False,
         )
-        for planted, store in stores.items()
+        for planted in ("none", "recurrent_delay_doubled")
     }
     shared = run_tasks([tf_task, *runs["none"].simulation_tasks], validation_store, progress=False)
     transfer, sims = shared[0], {"none": shared[1:]}
