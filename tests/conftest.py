@@ -34,11 +34,40 @@ def session_store(tmp_path_factory) -> ResultStore:
 
 
 @pytest.fixture(scope="session")
+def validation_store() -> ResultStore:
+    """The results store of ``pytest -m validation`` (:func:`validation_store_dir`).
+
+    A slow test that simulates exactly a task of the validation run (same
+    parameters, seed and code, hence the same store key) computes it here, so
+    that the README's ``pytest && pytest -m validation`` simulates it once.
+    """
+    return ResultStore(validation_store_dir())
+
+
+@pytest.fixture(scope="session")
 def theory_scan(params, session_store):
     """The full default theory scan (computed once per session)."""
     from mfval.theory.scan import run_scan
 
     return run_scan(params, session_store, progress=False)
+
+
+def run_side_by_side(store: ResultStore, kind: str, jobs: dict) -> dict:
+    """Results of ``jobs`` (name -> (top-level function, keyword arguments)), computed once.
+
+    The jobs run side by side in worker processes (the usable cores; in
+    process on one core) as tasks of ``store`` (a session's store: the key is
+    ``kind`` and the name only), so the slow tests of a module simulate
+    everything they need in one parallel batch and then judge the results.
+    """
+    from mfval.config import stable_hash
+    from mfval.tasks import Task, run_tasks
+
+    tasks = [
+        Task(kind=kind, key=stable_hash(kind, name), func=func, kwargs=kwargs, label=name)
+        for name, (func, kwargs) in jobs.items()
+    ]
+    return dict(zip(jobs, run_tasks(tasks, store, progress=False)))
 
 
 def pytest_addoption(parser):

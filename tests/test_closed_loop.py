@@ -211,12 +211,15 @@ def test_sweep_g_option():
 
 
 @pytest.mark.slow
-def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
+def test_doubled_delay_is_caught_by_the_spectra(params, session_store, validation_store):
     """Planted error invisible to the open-loop checks: recurrent delay x2 (simulation only).
 
     Full network, the run's closed-loop settings (10 s) and the open-loop
     transfer function at the stability point (as in ``mfval run``); a few
-    minutes on 2 cores.
+    minutes on 2 cores. The unplanted chunks and the transfer function are
+    tasks of ``pytest -m validation`` (same keys): they are computed in its
+    store, so that the validation run reads them back instead of simulating
+    them again. The chunks run in worker processes (the usable cores).
     """
     from mfval.comparison.closed_loop import ClosedLoopRun
     from mfval.comparison.pipeline import RunSettings
@@ -226,20 +229,28 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
 
     point = (10e-3, 10e-3)
     seed = params["simulation"]["seed"]
-    transfer = run_tasks(
-        [transfer_task(*point, params, "synaptic", task_seed(seed, "transfer", *point))],
-        session_store,
-        1,
-        progress=False,
-    )[0]
-    verdicts = {}
-    for planted in ("none", "recurrent_delay_doubled"):
-        settings = RunSettings(
-            network_points=[], transfer_points=[], closed_loop_point=point, planted=planted
+    tf_task = transfer_task(*point, params, "synaptic", task_seed(seed, "transfer", *point))
+    # the store here holds only the closed-loop theory (one task, shared by both runs)
+    runs = {
+        planted: ClosedLoopRun(
+            params,
+            RunSettings(
+                network_points=[], transfer_points=[], closed_loop_point=point, planted=planted
+            ),
+            validation_store,
+            workers=1,
+            progress=False,
         )
-        run = ClosedLoopRun(params, settings, session_store, workers=1, progress=False)
-        sims = run_tasks(run.simulation_tasks, session_store, 1, progress=False)
-        table = run.finish(sims, transfer).comparison
+        for planted in ("none", "recurrent_delay_doubled")
+    }
+    shared = run_tasks([tf_task, *runs["none"].simulation_tasks], validation_store, progress=False)
+    transfer, sims = shared[0], {"none": shared[1:]}
+    sims["recurrent_delay_doubled"] = run_tasks(
+        runs["recurrent_delay_doubled"].simulation_tasks, session_store, progress=False
+    )
+    verdicts = {}
+    for planted, run in runs.items():
+        table = run.finish(sims[planted], transfer).comparison
         verdicts[planted] = table
         failed = table[table["verdict"] == VERDICT_FAIL]
         print(f"\n{planted}: failed rows:")
@@ -252,17 +263,29 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store):
 
 
 @pytest.mark.slow
-def test_closed_loop_on_brian2_and_nest_agree(params):
-    """The same measurement of a NEST and a Brian2 recording (1 s each, full network)."""
-    pytest.importorskip("nest")
-    from mfval.simulation.closed_loop.tasks import simulate_closed_loop
+def test_closed_loop_on_brian2_and_nest_agree(params, session_store, validation_store):
+    """The same measurement of a NEST and a Brian2 recording (1 s each, full network).
 
-    stats = {
-        sim: simulate_closed_loop(
-            10e-3, 10e-3, params, 123, duration=1.0, warmup=0.2, simulator=sim
-        )["stats"].set_index("population")
-        for sim in ("brian2", "nest")
-    }
+    The spec is the first chunk of the run's closed loop at (10, 10) mV (its
+    seed, 0.2 s + 1 s): the Brian2 recording is a task of
+    :func:`test_doubled_delay_is_caught_by_the_spectra` and of ``pytest -m
+    validation`` (read from their store, simulated here only if missing);
+    NEST simulates the same spec (same connectivity and initial potentials).
+    """
+    pytest.importorskip("nest")
+    from mfval.comparison.pipeline import task_seed
+    from mfval.simulation.closed_loop.tasks import closed_loop_tasks
+
+    from mfval.tasks import run_tasks
+
+    point = (10e-3, 10e-3)
+    seed = task_seed(params["simulation"]["seed"], "closed_loop", *point)
+    stats = {}
+    for sim, store in (("brian2", validation_store), ("nest", session_store)):
+        chunks = closed_loop_tasks(*point, params, seed, duration=1.0, warmup=0.2, simulator=sim)
+        assert len(chunks.tasks) == 1
+        results = run_tasks(chunks.tasks, store, 1, progress=False)
+        stats[sim] = chunks.tables(results)["stats"].set_index("population")
     b, n = stats["brian2"], stats["nest"]
     for column in ("rate_hz", "band_ratio", "variance_ratio", "cv"):
         se = np.hypot(

@@ -7,7 +7,9 @@ must flag it. Reduced sizes (seconds to tens of seconds per simulation on 2
 cores): a network of 1000 E + 250 I neurons with the model's in-degrees
 (400, 100), 0.1 s warm-up + 0.4 s, 8 blocks; open loop with 8 frequencies x
 500 neurons, 0.1 s + 1 s. Both simulators share the connectivity realization
-and the initial potentials (same seed), their noise is independent.
+and the initial potentials (same seed), their noise is independent. The seven
+simulations (:data:`RUNS`) run once per session, side by side in worker
+processes (fixture ``simulated``), before the tests judge them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from mfval.simulation.network.tasks import run_network
 from mfval.simulation.open_loop.measure import measure_transfer
 from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
 from mfval.simulation.open_loop.tasks import run_transfer
+
+from tests.conftest import run_side_by_side
 
 pytestmark = pytest.mark.slow
 
@@ -76,14 +80,51 @@ def transfer_run(params, simulator, perturbation=None):
     return measure_transfer(run_transfer(spec), spec)
 
 
-@pytest.fixture(scope="module")
-def network_base(small):
-    return {sim: network_run(small, sim) for sim in ("brian2", "nest")}
+#: every simulation of this module: name -> (protocol, simulator, perturbation)
+RUNS = {
+    "network-brian2": ("network", "brian2", None),
+    "network-nest": ("network", "nest", None),
+    "network-nest-weight": (
+        "network",
+        "nest",
+        NetworkPerturbation(weight_scale=((1.05, 1), (1, 1))),
+    ),
+    "network-nest-tau_s": ("network", "nest", NetworkPerturbation(tau_s=0.4e-3)),
+    "transfer-brian2": ("transfer", "brian2", None),
+    "transfer-nest": ("transfer", "nest", None),
+    "transfer-brian2-amplitude": (
+        "transfer",
+        "brian2",
+        TransferPerturbation(amplitude_scale=1.05),
+    ),
+}
 
 
 @pytest.fixture(scope="module")
-def transfer_base(params):
-    return {sim: transfer_run(params, sim) for sim in ("brian2", "nest")}
+def simulated(params, small, session_store) -> dict:
+    """The measurements of :data:`RUNS`, simulated once, in worker processes (usable cores)."""
+    jobs = {
+        name: (
+            network_run if protocol == "network" else transfer_run,
+            {
+                "params": small if protocol == "network" else params,
+                "simulator": simulator,
+                "perturbation": perturbation,
+            },
+        )
+        for name, (protocol, simulator, perturbation) in RUNS.items()
+    }
+    return run_side_by_side(session_store, "test_cross_simulator", jobs)
+
+
+@pytest.fixture(scope="module")
+def network_base(simulated):
+    return {sim: simulated[f"network-{sim}"] for sim in ("brian2", "nest")}
+
+
+@pytest.fixture(scope="module")
+def transfer_base(simulated):
+    return {sim: simulated[f"transfer-{sim}"] for sim in ("brian2", "nest")}
 
 
 def _show(rows: list[dict]) -> pd.DataFrame:
@@ -106,7 +147,7 @@ def test_unperturbed_simulators_agree(network_base, transfer_base, config):
     assert not _caught(table), _caught(table)
 
 
-def test_recurrent_weight_error_caught(small, network_base, config, record_property):
+def test_recurrent_weight_error_caught(simulated, network_base, config, record_property):
     """NEST with the E->E weight 5 % too large.
 
     Power: before any feedback, the mean input to E rises by 5 % of
@@ -116,14 +157,14 @@ def test_recurrent_weight_error_caught(small, network_base, config, record_prope
     E rate 55 -> ~120 Hz, mu_realized E +6 mV), so z ~ 7-10 is expected in
     the rate, mu_realized and sigma_realized rows of both populations.
     """
-    perturbed = network_run(small, "nest", NetworkPerturbation(weight_scale=((1.05, 1), (1, 1))))
+    perturbed = simulated["network-nest-weight"]  # weight_scale=((1.05, 1), (1, 1))
     table = _show(network_cross_rows(network_base["brian2"], perturbed, config))
     caught = _caught(table)
     record_property("caught_by", ", ".join(sorted(caught)))
     assert {"mu10-sigma10-rate-E", "mu10-sigma10-mu_realized-E"} <= caught, caught
 
 
-def test_synaptic_time_constant_error_caught(small, network_base, config, record_property):
+def test_synaptic_time_constant_error_caught(simulated, network_base, config, record_property):
     """NEST with tau_s = 0.4 ms instead of 0.5 ms, PSC charge W tau_s kept (W x 1.25).
 
     The mean input is unchanged by construction, and the diffusion-limit sigma
@@ -135,14 +176,14 @@ def test_synaptic_time_constant_error_caught(small, network_base, config, record
     10 mV, against a combined SE of about 0.07 mV: z ~ 20 in sigma_realized of
     both populations.
     """
-    perturbed = network_run(small, "nest", NetworkPerturbation(tau_s=0.4e-3))
+    perturbed = simulated["network-nest-tau_s"]  # tau_s=0.4e-3
     table = _show(network_cross_rows(network_base["brian2"], perturbed, config))
     caught = _caught(table)
     record_property("caught_by", ", ".join(sorted(caught)))
     assert {"mu10-sigma10-sigma_realized-E", "mu10-sigma10-sigma_realized-I"} <= caught, caught
 
 
-def test_modulation_amplitude_error_caught(params, transfer_base, config, record_property):
+def test_modulation_amplitude_error_caught(simulated, transfer_base, config, record_property):
     """Brian2 with a modulation amplitude 5 % too large (the measurement divides by the nominal).
 
     Power: per frequency the relative SE of |N| is about 1.4 % here (4 mV,
@@ -151,7 +192,7 @@ def test_modulation_amplitude_error_caught(params, transfer_base, config, record
     gain ratio averages 8 independent frequencies: SE ~0.73 % (measured 0.95 %
     at 3 mV), expected z ~ 0.05 / 0.0073 ~ 7 (power at k = 4 > 99 %).
     """
-    perturbed = transfer_run(params, "brian2", TransferPerturbation(amplitude_scale=1.05))
+    perturbed = simulated["transfer-brian2-amplitude"]  # amplitude_scale=1.05
     table = _show(transfer_cross_rows(perturbed, transfer_base["nest"], config))
     caught = _caught(table)
     record_property("caught_by", ", ".join(sorted(caught)))

@@ -12,6 +12,7 @@ from mfval.simulation.network.tasks import network_task, simulate_network
 from mfval.theory.mean_field import InfeasibleWorkingPointError
 
 from mfval.config import load_params
+from tests.conftest import run_side_by_side
 
 #: short runs on a half-size network (in-degrees as in the model: 400 E, 100 I)
 SHORT = {"duration": 0.4, "warmup": 0.1, "n_blocks": 4, "n_record": 400}
@@ -82,13 +83,39 @@ def test_brian_objects_weights_delays(small_params):
     assert float(group.namespace["W_inh"] / b2.amp) == pytest.approx(net["W_ext"][0, 1])
 
 
-@pytest.fixture(scope="module")
-def runs(small_params):
-    """Seed 1 twice and seed 2 once at (10, 10) mV on the half-size network."""
+def _seed_runs(small_params):
+    """Seed 1 twice and seed 2 once, one after the other in one process (one build)."""
     a = simulate_network(10e-3, 10e-3, small_params, seed=1, return_details=True, **SHORT)
     b = simulate_network(10e-3, 10e-3, small_params, seed=1, return_details=True, **SHORT)
     c = simulate_network(10e-3, 10e-3, small_params, seed=2, **SHORT)
     return a, b, c
+
+
+@pytest.fixture(scope="module")
+def simulated(small_params, session_store) -> dict:
+    """Every simulation of this module at (10, 10) mV on the half-size network, once.
+
+    Side by side in worker processes (the usable cores): ``runs``
+    (:func:`_seed_runs`, in one process, so the second and third reuse the
+    first one's build), seed 1 on the Cython runtime (``cython``) and seed 1
+    with the planted binomial split (``split``).
+    """
+    point = {"mu": 10e-3, "sigma": 10e-3, "params": small_params, "seed": 1, **SHORT}
+    jobs = {
+        "runs": (_seed_runs, {"small_params": small_params}),
+        "cython": (simulate_network, {**point, "target": "cython", "return_details": True}),
+        "split": (
+            simulate_network,
+            {**point, "poisson_split_p": 0.05, "allow_biased_poisson": True},
+        ),
+    }
+    return run_side_by_side(session_store, "test_network", jobs)
+
+
+@pytest.fixture(scope="module")
+def runs(simulated):
+    """Seed 1 twice and seed 2 once at (10, 10) mV on the half-size network."""
+    return simulated["runs"]
 
 
 @pytest.mark.slow
@@ -105,14 +132,12 @@ def test_same_seed_identical_other_seed_consistent(runs):
 
 
 @pytest.mark.slow
-def test_standalone_reuses_binary_and_matches_cython(runs, small_params):
+def test_standalone_reuses_binary_and_matches_cython(runs, simulated):
     """Default cpp_standalone: one build for all seeds; same spikes and currents as Cython."""
     (fa, da), (fb, db), fc = runs
     assert set(fa["target"]) == {"cpp_standalone"}
     assert (fb["compile_s"] == 0).all() and (fc["compile_s"] == 0).all()
-    fy, dy = simulate_network(
-        10e-3, 10e-3, small_params, seed=1, target="cython", return_details=True, **SHORT
-    )
+    fy, dy = simulated["cython"]  # seed 1, target="cython"
     assert np.array_equal(da["spike_i"], dy["spike_i"])
     assert np.array_equal(da["spike_t"], dy["spike_t"])
     assert np.allclose(da["record_I"], dy["record_I"], rtol=1e-12, atol=0)
@@ -188,15 +213,13 @@ def test_sigma_realized_matches_theory_at_10_10(runs, small_params):
 
 
 @pytest.mark.slow
-def test_sigma_realized_detects_binomial_split(runs, small_params):
+def test_sigma_realized_detects_binomial_split(runs, simulated, small_params):
     """Planted p = 0.05 binomial split: the external variance drops by (1 - p), and
     sigma_realized drops by the amount the formula predicts (the rates barely move)."""
     from mfval.simulation.model.drive import check_poisson_drive
 
     (base, _), _, _ = runs
-    split = simulate_network(
-        10e-3, 10e-3, small_params, seed=1, poisson_split_p=0.05, allow_biased_poisson=True, **SHORT
-    )
+    split = simulated["split"]  # seed 1, poisson_split_p=0.05
     net = small_params["network"]
     nu_ext = split[["nu_ext_exc_hz", "nu_ext_inh_hz"]].iloc[0].to_numpy()
     p_ext = check_poisson_drive(nu_ext, small_params["simulation"]["dt"], small_params, 0.05, True)[

@@ -17,6 +17,7 @@ from mfval.simulation.open_loop.spec import theory_for
 from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
 
 from mfval.config import load_params
+from tests.conftest import run_side_by_side
 
 pytestmark = pytest.mark.slow
 
@@ -38,13 +39,36 @@ def theory(params):
     return theory_for(MU, SIGMA, params["network"], FREQS, "synaptic")
 
 
+#: the planted-latency pair: 40 Hz, same seed (same noise), latency 0 and 2 ms
+DELAY = {"frequencies": [40.0], "duration": 1.0, "n_per_frequency": 400, "warmup": 0.1}
+
+
 @pytest.fixture(scope="module")
-def runs(params, theory):
-    """(10, 10) mV at amplitude A and 2A, independent seeds."""
+def simulated(params, theory, session_store) -> dict:
+    """The four larger runs of this module, once, side by side in worker processes.
+
+    ``one``, ``two``: (10, 10) mV at amplitude A and 2A, independent seeds;
+    ``base``, ``late``: :data:`DELAY` without and with a 2 ms latency.
+    """
     a = 0.5e-3
-    one = simulate_transfer(MU, SIGMA, params, amplitude=a, seed=1, theory=theory, **SHORT)
-    two = simulate_transfer(MU, SIGMA, params, amplitude=2 * a, seed=2, theory=theory, **SHORT)
-    return one, two
+    # in this order, the two workers start on different compiled structures
+    runs = {
+        "one": {"amplitude": a, "seed": 1, "theory": theory, **SHORT},
+        "base": {"seed": 4, "n_probe": 0, **DELAY},
+        "two": {"amplitude": 2 * a, "seed": 2, "theory": theory, **SHORT},
+        "late": {"seed": 4, "n_probe": 0, "mod_delay": 2e-3, **DELAY},
+    }
+    jobs = {
+        name: (simulate_transfer, {"mu": MU, "sigma": SIGMA, "params": params, **kw})
+        for name, kw in runs.items()
+    }
+    return run_side_by_side(session_store, "test_open_loop", jobs)
+
+
+@pytest.fixture(scope="module")
+def runs(simulated):
+    """(10, 10) mV at amplitude A and 2A, independent seeds."""
+    return simulated["one"], simulated["two"]
 
 
 def complex_n(df):
@@ -103,11 +127,9 @@ def test_same_seed_same_numbers(params, theory):
     np.testing.assert_array_equal(a[cols].to_numpy(), b[cols].to_numpy())
 
 
-def test_planted_delay_shifts_phase(params, theory):
+def test_planted_delay_shifts_phase(simulated):
     """With the same seed (same noise), a planted latency d shifts the phase by -w d."""
-    kw = {"frequencies": [40.0], "duration": 1.0, "n_per_frequency": 400, "warmup": 0.1}
-    base = simulate_transfer(MU, SIGMA, params, seed=4, n_probe=0, **kw)
-    late = simulate_transfer(MU, SIGMA, params, seed=4, n_probe=0, mod_delay=2e-3, **kw)
+    base, late = simulated["base"], simulated["late"]
     shift = late["phase_deg"].iloc[0] - base["phase_deg"].iloc[0]
     expected = -360.0 * 40.0 * 2e-3
     se = np.hypot(base["phase_se_deg"].iloc[0], late["phase_se_deg"].iloc[0])
@@ -126,11 +148,18 @@ def test_transfer_task_key(params):
 
 
 @pytest.mark.validation
-def test_linearity_low_rate_point_default_frequencies(params):
-    """(6, 6) mV, the low-rate point, all default frequencies: N at A and 2A agree."""
-    kw = {"n_per_frequency": 1000, "duration": 4.0}
-    one = simulate_transfer(6e-3, 6e-3, params, amplitude=0.5e-3, seed=21, **kw)
-    two = simulate_transfer(6e-3, 6e-3, params, amplitude=1.0e-3, seed=22, **kw)
+def test_linearity_low_rate_point_default_frequencies(params, session_store):
+    """(6, 6) mV, the low-rate point, all default frequencies: N at A and 2A agree.
+
+    The two runs go side by side in worker processes.
+    """
+    kw = {"mu": 6e-3, "sigma": 6e-3, "params": params, "n_per_frequency": 1000, "duration": 4.0}
+    jobs = {
+        "linearity-A": (simulate_transfer, {"amplitude": 0.5e-3, "seed": 21, **kw}),
+        "linearity-2A": (simulate_transfer, {"amplitude": 1.0e-3, "seed": 22, **kw}),
+    }
+    runs = run_side_by_side(session_store, "test_open_loop", jobs)
+    one, two = runs["linearity-A"], runs["linearity-2A"]
     diff = complex_n(two) - complex_n(one)
     se_re = np.hypot(one["tf_re_se_hz_per_mV"], two["tf_re_se_hz_per_mV"]).to_numpy()
     se_im = np.hypot(one["tf_im_se_hz_per_mV"], two["tf_im_se_hz_per_mV"]).to_numpy()

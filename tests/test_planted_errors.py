@@ -21,7 +21,14 @@ from __future__ import annotations
 import pytest
 from mfval.comparison.checks import VERDICT_FAIL
 from mfval.comparison.metrics import check_id
-from mfval.comparison.pipeline import RunSettings, run_validation
+from mfval.comparison.pipeline import (
+    RunSettings,
+    interleave_structures,
+    run_validation,
+    simulation_tasks,
+)
+
+from mfval.tasks import run_tasks
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +68,28 @@ def _run(params, store, planted):
 
 
 @pytest.fixture(scope="module")
-def baseline(params, session_store):
+def simulated(params, session_store) -> None:
+    """Every simulation of this module, once, in worker processes (the usable cores).
+
+    The unplanted run and each planted one share the tasks that the plant
+    does not change (e.g. the network run of a transfer-only plant: same
+    store key), so this is 5 network and 5 transfer simulations, not 18;
+    the tests then judge them with :func:`run_validation` from the store.
+    """
+    unique: dict = {}
+    for planted in ["none", *sorted(MUST_CATCH)]:
+        network, transfer = simulation_tasks(params, _settings(planted))
+        for task in network + transfer:
+            unique.setdefault((task.kind, task.key), task)
+    tasks = list(unique.values())
+    order = interleave_structures(
+        [t for t in tasks if t.kind != "network"], [t for t in tasks if t.kind == "network"]
+    )
+    run_tasks(order, session_store, what="simulation", progress=False)
+
+
+@pytest.fixture(scope="module")
+def baseline(params, session_store, simulated):
     return _run(params, session_store, "none")
 
 
@@ -74,7 +102,9 @@ def test_unplanted_run_passes(baseline):
 
 
 @pytest.mark.parametrize("planted", sorted(MUST_CATCH))
-def test_planted_error_is_caught(params, session_store, baseline, planted, record_property):
+def test_planted_error_is_caught(
+    params, session_store, simulated, baseline, planted, record_property
+):
     result = _run(params, session_store, planted)
     table = result.comparison
     failed = table[table["verdict"] == VERDICT_FAIL]

@@ -21,7 +21,7 @@ import pytest
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
 from mfval.comparison.metrics import check_id
 
-from tests.conftest import validation_points, validation_store_dir
+from tests.conftest import validation_points
 
 pytestmark = pytest.mark.validation
 
@@ -51,7 +51,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
-def validation_result(request, params):
+def validation_result(request, params, validation_store):
     from mfval.comparison.pipeline import RunSettings, run_validation
 
     points = validation_points(request.config)
@@ -59,9 +59,9 @@ def validation_result(request, params):
     settings = RunSettings(
         network_points=points, transfer_points=points, closed_loop_point=stability
     )
-    from mfval.store import ResultStore
-
-    return run_validation(params, settings, ResultStore(validation_store_dir()), progress=True)
+    # the store is shared with the slow tests that simulate a task of this run
+    # (tests/test_closed_loop.py: the closed loop and the transfer function at (10, 10) mV)
+    return run_validation(params, settings, validation_store, progress=True)
 
 
 def _describe(row) -> str:
