@@ -20,7 +20,6 @@ import time
 
 from mfval.comparison.closed_loop import ClosedLoopRun
 from mfval.comparison.pipeline import RunSettings
-
 from mfval.config import load_params
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks

@@ -30,9 +30,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from mfval.simulation.network.tasks import simulate_network
-
 from mfval.config import load_params
+from mfval.simulation.network.tasks import simulate_network
 
 TARGET_EVENTS_PER_S = 5e7
 DEFAULT_VARIANTS = ["cpp_standalone:0", "nest:1", "nest:2"]

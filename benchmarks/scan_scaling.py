@@ -17,7 +17,6 @@ import tempfile
 import time
 
 from mfval.comparison.pipeline import default_settings, run_validation
-
 from mfval.config import load_params
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client

@@ -26,11 +26,11 @@ import tempfile
 import time
 
 import numpy as np
-from mfval.theory.scan import run_scan
-from mfval.theory.seed_loop import seed_scan
 
 from mfval.config import load_params
 from mfval.store import ResultStore
+from mfval.theory.scan import run_scan
+from mfval.theory.seed_loop import seed_scan
 
 
 def _timed(func, *args, **kwargs) -> tuple[float, object]:

@@ -35,11 +35,11 @@ import time
 
 import numpy as np
 import pandas as pd
-from mfval.simulation.open_loop.measure import fit_transfer
-from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
 
 from mfval.cli.common import parse_point
 from mfval.config import load_params
+from mfval.simulation.open_loop.measure import fit_transfer
+from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks
 

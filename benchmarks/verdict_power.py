@@ -33,10 +33,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
 from mfval.comparison.checks import VERDICT_FAIL, load_validation
 from mfval.comparison.metrics import check_id
 from mfval.comparison.pipeline import default_settings, replant, run_validation
-
 from mfval.config import load_params
 from mfval.store import ResultStore
 

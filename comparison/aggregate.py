@@ -35,6 +35,8 @@ import math
 
 import numpy as np
 import pandas as pd
+from scipy import stats
+
 from mfval.comparison.checks import (
     VERDICT_FAIL,
     VERDICT_NOT_JUDGED,
@@ -44,7 +46,6 @@ from mfval.comparison.checks import (
     holm,
     row_test,
 )
-from scipy import stats
 
 #: quantities aggregated per curve (per working point, over frequency)
 CURVE_QUANTITIES = ("tf_amplitude", "tf_phase")

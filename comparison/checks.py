@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
-from mfval.comparison.cross_simulator import CrossConfig, cross_config
 from scipy import stats
 
+from mfval.comparison.calibration import ExpectedDeviations, load_expected_deviations
+from mfval.comparison.cross_simulator import CrossConfig, cross_config
 from mfval.config import ParameterError, default_params_path, mapping, number, read_yaml
 
 VERDICT_PASS = "pass"

@@ -39,10 +39,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mfval.comparison.checks import VERDICT_NOT_JUDGED, row_test
 from mfval.comparison.metrics import COLUMNS
-from mfval.theory.spectra import model_spectrum, theory_spectra_table
-
 from mfval.config import (
     ParameterError,
     Spec,
@@ -52,6 +51,7 @@ from mfval.config import (
     read_yaml,
 )
 from mfval.config import quantity as si_quantity
+from mfval.theory.spectra import model_spectrum, theory_spectra_table
 
 PSD_TERMS = (
     "renewal",
@@ -512,9 +512,8 @@ class ClosedLoopRun:
         from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
         from mfval.simulation.closed_loop.spec import chunk_count
         from mfval.simulation.closed_loop.tasks import closed_loop_tasks
-        from mfval.theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
-
         from mfval.tasks import run_tasks, task_seed
+        from mfval.theory.closed_loop_tasks import closed_loop_theory_task, spectrum_frequencies
 
         self.params = params
         self.config = config or load_closed_loop_config()

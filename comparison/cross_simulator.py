@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from mfval.comparison.angles import wrap_degrees
 from mfval.comparison.tables import markdown_table
 

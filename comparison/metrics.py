@@ -25,12 +25,12 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from mfval.comparison.angles import wrap_degrees
 from mfval.comparison.calibration import SCALES, NotCalibrated
 from mfval.comparison.checks import VERDICT_NOT_JUDGED, ValidationConfig, row_test
-from mfval.theory.mean_field import nnmt_arrays, transfer_function
-
 from mfval.config import stable_hash
+from mfval.theory.mean_field import nnmt_arrays, transfer_function
 
 #: columns of the measured rows (step 1)
 MEASURED_COLUMNS = [

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
+
 from mfval.comparison.checks import ValidationConfig, load_validation
 from mfval.comparison.metrics import comparison_table
 from mfval.comparison.planted import GRADED_PLANTS, parse_plant, plant_options
-
 from mfval.config import scan_points
 from mfval.store import ResultStore
 from mfval.tasks import run_tasks, task_seed

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED, VERDICT_PASS
 from mfval.comparison.metrics import check_id
 from mfval.comparison.tables import markdown_table

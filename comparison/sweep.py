@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
 from mfval.comparison.closed_loop import (
     THEORY_F_MAX,
     judged_table,
@@ -23,12 +24,11 @@ from mfval.comparison.closed_loop import (
     transfer_bounds,
 )
 from mfval.simulation.closed_loop.measure import DEFAULT_MEASURE
+from mfval.store import ResultStore
+from mfval.tasks import run_tasks, task_seed
 from mfval.theory.closed_loop import network_with_g, semi_empirical_onset
 from mfval.theory.closed_loop_tasks import closed_loop_theory_task, onset_task, spectrum_frequencies
 from mfval.theory.spectra import model_spectrum, theory_spectra_table
-
-from mfval.store import ResultStore
-from mfval.tasks import run_tasks, task_seed
 
 
 def estimate_onset(g, ratio, ratio_se, stable, peak, peak_se, n_draws: int = 2000, seed: int = 0):

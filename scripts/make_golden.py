@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy
-from mfval.theory.nnmt_compat import NNMT_VERSION
-from mfval.theory.seed_loop import seed_scan
 
 from mfval.config import load_params
+from mfval.theory.nnmt_compat import NNMT_VERSION
+from mfval.theory.seed_loop import seed_scan
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "tests" / "golden"
 

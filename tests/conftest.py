@@ -121,7 +121,6 @@ def validation_store_dir() -> Path:
 def validation_points(config) -> list[tuple[float, float]]:
     """Working points of the validation checks (V), by the --full-grid option."""
     from mfval.comparison.pipeline import marked_points
-
     from mfval.config import scan_points
 
     p = load_params(REPO / "params" / "default.yaml")

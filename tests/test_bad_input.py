@@ -23,9 +23,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from mfval.comparison.planted import GRADED_PLANTS, PLANTED_ERRORS
 
 from mfval.cli.main import build_parser, main
+from mfval.comparison.planted import GRADED_PLANTS, PLANTED_ERRORS
 from mfval.config import SCHEMA, UNITS, ParameterError, load_params, one_line
 from tests.conftest import REPO
 
@@ -130,11 +130,10 @@ def _no_cluster(*args, **kwargs):
 @pytest.fixture
 def no_work(monkeypatch):
     """``mfval run`` stops where its cluster would start; no simulation spec is built."""
-    import mfval.comparison.pipeline
-    from mfval.comparison import checks
-
     import mfval.cli.run
+    import mfval.comparison.pipeline
     import mfval.config
+    from mfval.comparison import checks
 
     monkeypatch.setattr(mfval.cli.run, "open_client", _no_cluster)
     monkeypatch.setattr(mfval.comparison.pipeline, "simulation_tasks", lambda *a, **k: ([], []))

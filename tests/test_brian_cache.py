@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import fcntl
 
-import mfval.simulation.model.device as device
 import pytest
 
+import mfval.simulation.model.device as device
 import mfval.store as store_module
 from mfval.cli.main import main
 from mfval.store import ResultStore

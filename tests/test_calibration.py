@@ -7,6 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+
+from mfval.cli.calibrate import pool_seeds
 from mfval.comparison.aggregate import aggregate_of, family_wise_verdicts
 from mfval.comparison.calibration import (
     ENTRY_COLUMNS,
@@ -17,9 +20,6 @@ from mfval.comparison.calibration import (
     write_expected_deviations,
 )
 from mfval.comparison.planted import parse_plant
-from scipy import stats
-
-from mfval.cli.calibrate import pool_seeds
 from mfval.config import ParameterError
 
 F = [1.0, 10.0, 100.0]

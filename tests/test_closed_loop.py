@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_PASS
 from mfval.comparison.closed_loop import judged_table, load_closed_loop_config, spectrum_rows
 from mfval.comparison.sweep import estimate_onset
@@ -224,7 +225,6 @@ def test_doubled_delay_is_caught_by_the_spectra(params, session_store, validatio
     from mfval.comparison.closed_loop import ClosedLoopRun
     from mfval.comparison.pipeline import RunSettings
     from mfval.simulation.open_loop.tasks import transfer_task
-
     from mfval.tasks import run_tasks, task_seed
 
     point = (10e-3, 10e-3)
@@ -275,7 +275,6 @@ def test_closed_loop_on_brian2_and_nest_agree(params, session_store, validation_
     pytest.importorskip("nest")
     from mfval.comparison.pipeline import task_seed
     from mfval.simulation.closed_loop.tasks import closed_loop_tasks
-
     from mfval.tasks import run_tasks
 
     point = (10e-3, 10e-3)

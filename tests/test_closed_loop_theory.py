@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+
 from mfval.theory.closed_loop import (
     closed_loop_point,
     critical_eigenvalue,

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
+
 from mfval.comparison.angles import wrap_degrees
 from mfval.comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
 from mfval.comparison.checks import (
@@ -22,8 +24,6 @@ from mfval.comparison.checks import (
 )
 from mfval.comparison.metrics import comparison_table, detection_latency
 from mfval.comparison.report import summary_table, theory_error_tables
-from scipy import stats
-
 from mfval.config import ParameterError
 from tests.conftest import REPO
 

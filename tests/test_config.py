@@ -11,11 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+
+from mfval.cli.main import main
 from mfval.comparison.calibration import load_expected_deviations
 from mfval.comparison.checks import load_cross_config, load_validation
 from mfval.comparison.closed_loop import load_closed_loop_config
-
-from mfval.cli.main import main
 from mfval.config import (
     UNITS,
     ParameterError,

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+
 from mfval.comparison.checks import load_cross_config
 from mfval.comparison.cross_simulator import (
     CrossConfig,

@@ -33,7 +33,6 @@ from mfval.simulation.network.tasks import run_network
 from mfval.simulation.open_loop.measure import measure_transfer
 from mfval.simulation.open_loop.spec import TransferPerturbation, make_transfer_spec
 from mfval.simulation.open_loop.tasks import run_transfer
-
 from tests.conftest import run_side_by_side
 
 pytestmark = pytest.mark.slow

@@ -18,11 +18,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from mfval.comparison.pipeline import RunSettings, simulation_tasks
-from mfval.theory.scan import run_points, run_scan
 
+from mfval.comparison.pipeline import RunSettings, simulation_tasks
 from mfval.store import ResultStore
 from mfval.tasks import close_client, open_client, run_tasks
+from mfval.theory.scan import run_points, run_scan
 from tests.conftest import REPO
 
 POINTS = [(6e-3, 8e-3), (8e-3, 10e-3), (10e-3, 6e-3), (12e-3, 12e-3)]

@@ -29,12 +29,12 @@ from __future__ import annotations
 import mpmath
 import numpy as np
 import pytest
-from mfval.theory import fast_lif
-from mfval.theory.mean_field import analyze_point, check_theory, nnmt_arrays
-from mfval.theory.nnmt_compat import lif_exp
 from scipy.special import erfcx
 
 from mfval.config import analysis_frequencies
+from mfval.theory import fast_lif
+from mfval.theory.mean_field import analyze_point, check_theory, nnmt_arrays
+from mfval.theory.nnmt_compat import lif_exp
 
 RTOL = 1e-9
 EPS = np.finfo(float).eps

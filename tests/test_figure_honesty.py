@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+
 from mfval.comparison.calibration import ENTRY_COLUMNS, ExpectedDeviations
 from mfval.comparison.checks import ValidationConfig
-
 from mfval.figures.comparison import expected_band, mark_not_simulated
 
 

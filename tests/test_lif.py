@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from mfval.simulation.model.drive import check_poisson_drive
-from mfval.simulation.network.brian2 import _input_code
 
 from mfval.config import load_params
+from mfval.simulation.model.drive import check_poisson_drive
+from mfval.simulation.network.brian2 import _input_code
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,7 @@ def _run_counts(params, lam, split=None, n=2000, steps=500, seed=7, drop=None, f
     tau_s is made huge, so I integrates the jumps and diff(I)/W is the count.
     """
     import brian2 as b2
+
     from mfval.simulation.model.device import configure_runtime
     from mfval.simulation.model.lif import make_lif_group
 
@@ -142,6 +143,7 @@ def test_poisson_drive_checks(params):
 def test_constant_current_matches_analytic_lif_rate(params):
     """Unconnected neuron, constant suprathreshold current: ISI = tau_r + tau_m ln(mu/(mu-V_th))."""
     import brian2 as b2
+
     from mfval.simulation.model.device import configure_runtime
     from mfval.simulation.model.lif import make_lif_group
 

@@ -7,11 +7,11 @@ import math
 
 import numpy as np
 import pytest
+
+from mfval.config import load_params
 from mfval.simulation.model.connectivity import build_connectivity, population_slices
 from mfval.simulation.network.tasks import network_task, simulate_network
 from mfval.theory.mean_field import InfeasibleWorkingPointError
-
-from mfval.config import load_params
 from tests.conftest import run_side_by_side
 
 #: short runs on a half-size network (in-degrees as in the model: 400 E, 100 I)
@@ -52,6 +52,7 @@ def test_fixed_indegree_full_size(params):
 def test_brian_objects_weights_delays(small_params):
     """Synapses in Brian2: in-degrees, PSC amplitudes, delays and drive as specified."""
     import brian2 as b2
+
     from mfval.simulation.model.device import configure_runtime
     from mfval.simulation.network.brian2 import build_brian_network
     from mfval.simulation.network.spec import NetworkPerturbation, make_network_spec

@@ -13,10 +13,9 @@ import pytest
 
 pytest.importorskip("brian2")
 
+from mfval.config import load_params
 from mfval.simulation.open_loop.spec import theory_for
 from mfval.simulation.open_loop.tasks import simulate_transfer, transfer_task
-
-from mfval.config import load_params
 from tests.conftest import run_side_by_side
 
 pytestmark = pytest.mark.slow

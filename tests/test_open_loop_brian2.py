@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mfval.simulation.open_loop.brian2 import OpenLoopArrays, run_open_loop, structure_key
 
 pytestmark = pytest.mark.slow

@@ -19,6 +19,7 @@ divides the variance of N by ~20 at (10, 10) mV
 from __future__ import annotations
 
 import pytest
+
 from mfval.comparison.checks import VERDICT_FAIL
 from mfval.comparison.metrics import check_id
 from mfval.comparison.pipeline import (
@@ -27,7 +28,6 @@ from mfval.comparison.pipeline import (
     run_validation,
     simulation_tasks,
 )
-
 from mfval.tasks import run_tasks
 
 pytestmark = pytest.mark.slow

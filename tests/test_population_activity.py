@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mfval.simulation.estimators.cv import fano_factors, isi_cv
 from mfval.simulation.estimators.spectra import band_power_ratio, population_counts, rate_spectrum
 

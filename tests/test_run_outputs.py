@@ -35,10 +35,9 @@ def _result(cross: bool = False):
 @pytest.fixture
 def cheap_run(monkeypatch):
     """``mfval run`` with a stored result; returns a dict to steer it (``interrupt``)."""
+    import mfval.cli.run
     import mfval.comparison.pipeline
     import mfval.comparison.report
-
-    import mfval.cli.run
     import mfval.figures.comparison
     import mfval.figures.figure5
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from mfval.theory.scan import point_key, run_points
 
 from mfval.store import ResultStore
+from mfval.theory.scan import point_key, run_points
 
 
 def test_store_roundtrip_and_truncation(tmp_path):

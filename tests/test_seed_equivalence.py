@@ -6,10 +6,10 @@ The fast path is compared with nnmt in tests/test_fast_theory.py.
 from __future__ import annotations
 
 import numpy as np
-from mfval.theory.mean_field import analyze_point
-from mfval.theory.seed_loop import seed_scan
 
 from mfval.config import analysis_frequencies
+from mfval.theory.mean_field import analyze_point
+from mfval.theory.seed_loop import seed_scan
 
 
 def test_pure_functions_equal_seed_loop(params):

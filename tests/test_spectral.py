@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from mfval.simulation.estimators.fourier import (
     fit_low_pass,
     fourier_response,

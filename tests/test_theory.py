@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import mfval.theory.nnmt_compat  # noqa: F401
 import numpy as np
 import pytest
+
+import mfval.theory.nnmt_compat  # noqa: F401
 from mfval.theory.mean_field import (
     InfeasibleWorkingPointError,
     analyze_point,

@@ -18,9 +18,9 @@ them back and the tests never read results of a ``mfval run`` store.
 from __future__ import annotations
 
 import pytest
+
 from mfval.comparison.checks import VERDICT_FAIL, VERDICT_NOT_JUDGED
 from mfval.comparison.metrics import check_id
-
 from tests.conftest import validation_points
 
 pytestmark = pytest.mark.validation

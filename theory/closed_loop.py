@@ -52,6 +52,8 @@ import dataclasses
 import math
 
 import numpy as np
+from scipy.optimize import brentq
+
 from mfval.theory.mean_field import (
     NnmtArrays,
     fit_low_pass,
@@ -60,7 +62,6 @@ from mfval.theory.mean_field import (
     working_point_for,
 )
 from mfval.theory.nnmt_compat import lif_exp, nnmt
-from scipy.optimize import brentq
 
 # ----------------------------------------------------------------------------- building blocks
 

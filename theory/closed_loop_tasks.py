@@ -8,6 +8,9 @@ they are cached and distributable like every other task.
 from __future__ import annotations
 
 import numpy as np
+
+from mfval.config import analysis_frequencies, stable_hash
+from mfval.tasks import Task
 from mfval.theory.closed_loop import (
     closed_loop_point,
     network_with_g,
@@ -16,9 +19,6 @@ from mfval.theory.closed_loop import (
 )
 from mfval.theory.mean_field import nnmt_arrays
 from mfval.theory.versions import software_versions
-
-from mfval.config import analysis_frequencies, stable_hash
-from mfval.tasks import Task
 
 #: bump when the content of a closed-loop theory result changes
 CLOSED_LOOP_THEORY_SCHEMA = 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from mfval.theory import fast_lif
 
 #: the computation paths of the theory (see module docstring)

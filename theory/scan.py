@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from mfval.config import analysis_frequencies, scan_points, stable_hash
+from mfval.store import ResultStore
+from mfval.tasks import Task, run_tasks
 from mfval.theory.mean_field import (
     DEFAULT_THEORY,
     InfeasibleWorkingPointError,
@@ -21,10 +25,6 @@ from mfval.theory.mean_field import (
     check_theory,
 )
 from mfval.theory.versions import software_versions
-
-from mfval.config import analysis_frequencies, scan_points, stable_hash
-from mfval.store import ResultStore
-from mfval.tasks import Task, run_tasks
 
 #: bump when the content of a theory result changes
 THEORY_SCHEMA = 1

@@ -14,6 +14,7 @@ val/unit dictionaries nnmt reads), so both sides describe the same model.
 from __future__ import annotations
 
 import numpy as np
+
 from mfval.theory.nnmt_compat import lif_exp as mft
 from mfval.theory.nnmt_compat import nnmt
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from mfval.theory.closed_loop import lif_connectivity, power_spectra, rate_connectivity
 from mfval.theory.mean_field import nnmt_arrays
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy
+
 from mfval.theory.nnmt_compat import NNMT_VERSION
 
 

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from mfval.simulation.estimators.cv import (
     cv_from_moments,
     isi_window_moments,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mfval.config import stable_hash
 from mfval.simulation.closed_loop.measure import (
     CHUNK_MEASURE_KEYS,
     DEFAULT_MEASURE,
@@ -17,8 +18,6 @@ from mfval.simulation.closed_loop.measure import (
     measure_closed_loop,
 )
 from mfval.simulation.closed_loop.spec import closed_loop_specs
-
-from mfval.config import stable_hash
 from mfval.tasks import Task
 
 #: bump when the content of a closed-loop result changes

@@ -40,6 +40,8 @@ import atexit
 import time
 
 import numpy as np
+
+from mfval.config import stable_hash
 from mfval.simulation.model.device import (
     StandaloneCache,
     configure_runtime,
@@ -50,8 +52,6 @@ from mfval.simulation.model.lif import make_lif_group
 from mfval.simulation.model.recording import STATE_AFTER_JUMPS, Recording
 from mfval.simulation.model.versions import brian2_version
 from mfval.simulation.network.spec import POISSON_SAMPLERS
-
-from mfval.config import stable_hash
 
 
 def _input_code(
@@ -301,6 +301,7 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
     uses numpy's sampler). ``report``: Brian2 progress report (``"stderr"``).
     """
     import brian2 as b2
+
     from mfval.simulation.network.spec import initial_state
 
     opts = spec.backend_options()

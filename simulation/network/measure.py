@@ -55,6 +55,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from mfval.simulation.estimators.cv import isi_cv, mean_with_se
 from mfval.simulation.estimators.windows import in_window, spike_window
 from mfval.simulation.model.recording import SPIKE_STEP_CONVENTION, STATE_AFTER_JUMPS

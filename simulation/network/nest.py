@@ -32,6 +32,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from mfval.simulation.model.nest_support import (
     event_steps,
     iaf_psc_exp_params,

@@ -12,11 +12,11 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from mfval.config import require_positive
 from mfval.simulation.model.connectivity import build_connectivity, population_slices
 from mfval.simulation.model.drive import check_duration, check_poisson_drive
 from mfval.simulation.model.recording import StepGrid
-
-from mfval.config import require_positive
 
 #: simulators with a backend for this protocol
 SIMULATORS = ("brian2", "nest")

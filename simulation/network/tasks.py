@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+
+from mfval.config import stable_hash
 from mfval.simulation.model.versions import simulator_version
 from mfval.simulation.network.spec import (
     SIMULATORS,
@@ -19,8 +21,6 @@ from mfval.simulation.network.spec import (
     initial_state,
     make_network_spec,
 )
-
-from mfval.config import stable_hash
 from mfval.tasks import Task
 
 #: bump when the content of a network result changes

@@ -48,6 +48,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from mfval.config import stable_hash
 from mfval.simulation.model.device import (
     StandaloneCache,
     configure_runtime,
@@ -56,8 +58,6 @@ from mfval.simulation.model.device import (
 )
 from mfval.simulation.model.recording import Recording, open_loop_conventions
 from mfval.simulation.model.versions import brian2_version
-
-from mfval.config import stable_hash
 
 TARGETS = ("cpp_standalone", "cython", "numpy")
 
@@ -144,6 +144,7 @@ def structure_key(arrays: OpenLoopArrays) -> str:
 def _build_objects(arrays: OpenLoopArrays) -> dict:
     """Brian2 objects (current scope and device) with the values of ``arrays``."""
     import brian2 as b2
+
     from mfval.simulation.model.lif import (
         FAST_POISSON_INPUT_CODE,
         make_lif_group,

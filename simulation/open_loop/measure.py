@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from mfval.simulation.estimators.fourier import (
     fit_low_pass,
     fourier_response,

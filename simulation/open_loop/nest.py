@@ -31,6 +31,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+
 from mfval.simulation.model.nest_support import (
     FILTERED_CURRENT_PORT,
     MEMBRANE_CURRENT_PORT,

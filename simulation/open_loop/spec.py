@@ -13,10 +13,10 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from mfval.simulation.estimators.fourier import log_frequencies
-from mfval.simulation.model.recording import StepGrid
 
 from mfval.config import require_positive
+from mfval.simulation.estimators.fourier import log_frequencies
+from mfval.simulation.model.recording import StepGrid
 
 #: stimulus designs (``design`` option): sign of dmu in each run of the same noise
 DESIGNS = {"antithetic": (1.0, -1.0), "single": (1.0,)}

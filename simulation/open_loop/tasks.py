@@ -11,11 +11,11 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
+
+from mfval.config import stable_hash
 from mfval.simulation.model.versions import simulator_version, software_versions
 from mfval.simulation.open_loop.measure import fit_transfer
 from mfval.simulation.open_loop.spec import SIMULATORS, TransferSpec, spec_from_options, stack_arms
-
-from mfval.config import stable_hash
 from mfval.tasks import Task
 
 #: bump when the content of a transfer result changes
