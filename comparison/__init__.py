@@ -1,0 +1,1 @@
+"""Comparison: rows with standard errors, verdicts, calibration, planted errors, the main job."""

@@ -1,0 +1,1 @@
+"""Parameter files (YAML) shipped with the package: network, analysis, scan, validation rules."""
