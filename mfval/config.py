@@ -47,6 +47,9 @@ UNITS: dict[str, tuple[float, str]] = {
     "nA": (1e-9, "A"),
     "pA": (1e-12, "A"),
     "Hz": (1.0, "Hz"),
+    "m": (1.0, "m"),
+    "mm": (1e-3, "m"),
+    "um": (1e-6, "m"),
     "kHz": (1e3, "Hz"),
 }
 

@@ -14,7 +14,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mfval.config import require_positive
-from mfval.simulation.model.connectivity import build_connectivity, population_slices
+from mfval.simulation.model.connectivity import (
+    RingConnectivity,
+    connectivity_for,
+    population_slices,
+)
 from mfval.simulation.model.drive import check_duration, check_poisson_drive
 from mfval.simulation.model.recording import StepGrid
 
@@ -128,6 +132,8 @@ class NetworkSpec(StepGrid):
     simulator: str = "brian2"
     backend: dict = field(default_factory=dict)
     perturbation: NetworkPerturbation = field(default_factory=NetworkPerturbation)
+    #: connectivity rule: None (random fixed in-degree) or a ring boxcar
+    connectivity: RingConnectivity | None = None
 
     def backend_options(self) -> dict:
         """Backend options with defaults filled in (see the backends)."""
@@ -188,19 +194,22 @@ def make_network_spec(
     simulator: str = "brian2",
     backend: dict | None = None,
     perturbation: NetworkPerturbation | None = None,
+    connectivity: RingConnectivity | None = None,
 ) -> NetworkSpec:
     """The spec of a run at working point (mu, sigma) (V), checked before anything runs.
 
     Defaults come from ``params['simulation']``; the external rates and the
     theory rates from :func:`theory_for_point` unless ``theory`` is given.
+    ``connectivity``: None (random fixed in-degree) or a
+    :class:`~mfval.simulation.model.connectivity.RingConnectivity` (checked here).
 
     Raises
     ------
     InfeasibleWorkingPointError
         The theory cannot realize (mu, sigma).
     ValueError
-        Bad duration, warm-up, block count, dt, simulator or perturbation,
-        naming the parameter and its value.
+        Bad duration, warm-up, block count, dt, simulator, perturbation or
+        ring (length, radius), naming the parameter and its value.
     """
     sim = params["simulation"]
     duration = check_duration(sim["network_duration"] if duration is None else duration)
@@ -243,7 +252,10 @@ def make_network_spec(
         simulator=simulator,
         backend=backend,
         perturbation=perturbation or NetworkPerturbation(),
+        connectivity=connectivity,
     )
+    if connectivity is not None:
+        connectivity.check(spec.simulated_network())
     spec.drive()  # dt, rates and split checked before anything is simulated
     if spec.duration_steps < n_blocks or spec.duration_steps % n_blocks:
         raise ValueError(
@@ -259,7 +271,8 @@ def initial_state(spec: NetworkSpec) -> dict:
     Returns
     -------
     dict
-        ``conn`` (:func:`build_connectivity`), ``v0`` (V relative to E_L,
+        ``conn`` (:func:`~mfval.simulation.model.connectivity.connectivity_for`
+        of the spec's rule), ``v0`` (V relative to E_L,
         shape (N,)), ``record_idx`` (``n_record`` neurons per population,
         sorted, global indices), ``I0`` (A).
     """
@@ -267,7 +280,7 @@ def initial_state(spec: NetworkSpec) -> dict:
     rng = np.random.RandomState(spec.seed)
     pops = population_slices(net)
     n_total = int(sum(n for _, _, n in pops))
-    conn = build_connectivity(net, rng)
+    conn = connectivity_for(net, rng, spec.connectivity)
     v0 = rng.uniform(0.0, net["V_th"] - net["V_reset"], size=n_total) + (
         net["V_reset"] - net["E_L"]
     )

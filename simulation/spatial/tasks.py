@@ -1,0 +1,118 @@
+"""Spatial ring tasks: chunks of the network protocol on a ring, stored one by one.
+
+The ring has no backend of its own: each chunk is a
+:class:`~mfval.simulation.network.spec.NetworkSpec` with a ring connectivity rule,
+run by the network protocol's backends
+(:func:`mfval.simulation.network.tasks.stored_recording`: Brian2 ``cpp_standalone``
+reuses one compiled binary for every seed, g and ring, NEST builds the same
+connections); the chunk's measurement is the ``spatial_chunk`` store task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mfval.config import stable_hash
+from mfval.simulation.spatial.measure import (
+    DEFAULT_MEASURE,
+    measure_spatial,
+    measure_spatial_chunk,
+    spatial_tables,
+)
+from mfval.simulation.spatial.spec import SpatialSpec, spatial_spec
+from mfval.tasks import Task
+
+#: bump when the content of a spatial chunk result changes
+SPATIAL_SCHEMA = 1
+
+
+def run_spatial_chunk(spec, measure: dict | None = None, store=None) -> dict:
+    """Task function: the chunk's Recording (stored, simulated on a miss), measured."""
+    from mfval.simulation.network.tasks import stored_recording
+
+    return measure_spatial_chunk(stored_recording(spec, store), spec, measure)
+
+
+def simulate_spatial(
+    mu: float, sigma: float, params: dict, seed: int, measure: dict | None = None, **options
+) -> dict:
+    """Spec, runs (one after the other) and measurement in one call (scripts, tests).
+
+    ``options``: those of :func:`mfval.simulation.spatial.spec.spatial_spec`.
+    Returns :func:`spatial_tables` with ``spec`` and ``recordings`` added.
+    """
+    from mfval.simulation.network.tasks import run_network
+
+    spec = spatial_spec(mu, sigma, params, seed, **options)
+    recordings = [run_network(c) for c in spec.chunks]
+    out = measure_spatial(recordings, spec, measure)
+    out["spec"], out["recordings"] = spec, recordings
+    return out
+
+
+@dataclass
+class SpatialChunks:
+    """The store tasks of one ring measurement and their pooling.
+
+    Attributes
+    ----------
+    spec : SpatialSpec
+    tasks : list of Task
+        One per chunk (kind ``spatial_chunk``): the chunk's measurement
+        (:func:`measure_spatial_chunk`); the raw recording is stored too
+        (kind ``network_recording``).
+    measure : dict
+        Measurement settings (:data:`DEFAULT_MEASURE` with overrides).
+    """
+
+    spec: SpatialSpec
+    tasks: list
+    measure: dict
+
+    def tables(self, results: list) -> dict:
+        """:func:`spatial_tables` of the tasks' results (in task order)."""
+        return spatial_tables(list(results), self.spec, self.measure)
+
+
+def spatial_chunk_key(chunk_spec, measure: dict) -> str:
+    """Store key of a chunk: its recording key and the measurement settings."""
+    from mfval.simulation.network.tasks import recording_key
+
+    return stable_hash("spatial_chunk", SPATIAL_SCHEMA, recording_key(chunk_spec), measure)
+
+
+def spatial_tasks(mu: float, sigma: float, params: dict, seed: int, **options) -> SpatialChunks:
+    """Store tasks of one ring measurement, one per chunk (distributable with run_tasks).
+
+    ``options``: those of :func:`mfval.simulation.spatial.spec.spatial_spec` and
+    ``measure`` (overrides of :data:`DEFAULT_MEASURE`). Chunks are cached one by
+    one (key: :func:`spatial_chunk_key`); the same seed gives the same numbers.
+    """
+    options = dict(options)
+    measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
+    measure["peak_band"] = tuple(float(x) for x in measure["peak_band"])
+    measure["plateau_band"] = tuple(float(x) for x in measure["plateau_band"])
+    spec = spatial_spec(mu, sigma, params, seed, **options)
+    label = f"spatial mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV"
+    if spec.g is not None:
+        label += f" g={spec.g:g}"
+    label += f" L={spec.ring.length * 1e3:g} mm"
+    pert = spec.perturbation
+    if pert.radius_scale != tuple(1.0 for _ in pert.radius_scale):
+        label += f" radius x{pert.radius_scale}"
+    if pert.delay_scale != 1.0:
+        label += f" delay x{pert.delay_scale:g}"
+    if spec.chunks[0].simulator != "brian2":
+        label += f" [{spec.chunks[0].simulator}]"
+    tasks = [
+        Task(
+            kind="spatial_chunk",
+            key=spatial_chunk_key(c, measure),
+            func=run_spatial_chunk,
+            kwargs={"spec": c, "measure": measure},
+            label=f"{label} chunk {i + 1}/{len(spec.chunks)}",
+            pass_store=True,
+        )
+        for i, c in enumerate(spec.chunks)
+    ]
+    return SpatialChunks(spec=spec, tasks=tasks, measure=measure)
