@@ -5,7 +5,7 @@ never the theory. Every name maps, for every protocol (:data:`PROTOCOLS`), to th
 options of that protocol's simulation task, which become its spec's perturbation
 (:class:`mfval.simulation.network.spec.NetworkPerturbation`,
 :class:`mfval.simulation.open_loop.spec.TransferPerturbation`, the closed loop's
-``delay_scale``). :func:`plant_options` is the one entry the tasks are built from.
+``delay_scale``, :class:`mfval.simulation.spatial.spec.SpatialPerturbation`). :func:`plant_options` is the one entry the tasks are built from.
 
 Two kinds:
 
@@ -36,12 +36,19 @@ import pandas as pd
 from mfval.config import ParameterError
 
 #: protocols a planted error can act on (their simulation tasks' options)
-PROTOCOLS = ("network", "transfer", "closed_loop")
+PROTOCOLS = ("network", "transfer", "closed_loop", "spatial")
 
 
-def _options(network: dict | None = None, transfer=None, closed_loop=None) -> dict[str, dict]:
+def _options(
+    network: dict | None = None, transfer=None, closed_loop=None, spatial=None
+) -> dict[str, dict]:
     """Task options per protocol (every protocol present, empty where the plant does not act)."""
-    return {"network": network or {}, "transfer": transfer or {}, "closed_loop": closed_loop or {}}
+    return {
+        "network": network or {},
+        "transfer": transfer or {},
+        "closed_loop": closed_loop or {},
+        "spatial": spatial or {},
+    }
 
 
 #: named planted errors: name -> protocol -> simulation task options
@@ -57,6 +64,9 @@ PLANTED_ERRORS: dict[str, dict[str, dict]] = {
     # the 8 % stimulus calibration error of issue 10, simulated (spec perturbation)
     "modulation_amplitude_plus_8pct": _options(transfer={"amplitude_scale": 1.08}),
     "recurrent_delay_doubled": _options(closed_loop={"delay_scale": 2.0}),
+    # issue 17: the inhibitory boxcar half-width R_I x 1.5 in the simulated ring only (the
+    # mean input, hence the rates and every non-spatial protocol, are unchanged)
+    "ring_inhibitory_width_x1.5": _options(spatial={"radius_scale": (1.0, 1.5)}),
 }
 
 

@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "mfval.cli.sweep",
         "onset of the oscillatory instability versus g (closed loop)",
     ),
+    "spatial": (
+        "mfval.cli.spatial",
+        "wave trains of the E-I network on a ring: spatial theory vs simulation",
+    ),
     "calibrate": (
         "mfval.cli.calibrate",
         "expected deviations of the theory at calibration seeds, with provenance",

@@ -56,8 +56,12 @@ SPATIAL_SCHEMA: dict[str, dict[str, Spec]] = {
 }
 
 
-def load_spatial_params(path: str | Path | None = None) -> dict:
+def load_spatial_params(path: str | Path | None = None, extra_sections: tuple = ()) -> dict:
     """Read ``params/spatial.yaml`` (or ``path``) into plain SI data.
+
+    ``extra_sections``: further top-level sections allowed in the file (read by a
+    higher layer, e.g. the comparison's ``sweep`` and ``checks``), returned
+    unparsed under ``_extra``.
 
     Returns
     -------
@@ -77,7 +81,7 @@ def load_spatial_params(path: str | Path | None = None) -> dict:
         or value, a band whose ends are not increasing.
     """
     path = Path(path) if path is not None else default_params_path("spatial.yaml")
-    raw = read_yaml(path, SPATIAL_SCHEMA)
+    raw = read_yaml(path, [*SPATIAL_SCHEMA, *extra_sections])
     out: dict = {}
     for section, keys in SPATIAL_SCHEMA.items():
         if section not in raw:
@@ -100,6 +104,7 @@ def load_spatial_params(path: str | Path | None = None) -> dict:
     ring["radius"] = tuple(float(r) for r in np.ravel(ring["radius"]))
     out["measure"] = {**out.pop("measurement"), "n_modes": int(ring["n_modes"])}
     out["_file"] = str(path)
+    out["_extra"] = {name: raw.get(name) for name in extra_sections}
     return out
 
 
