@@ -238,7 +238,7 @@ def test_semi_empirical_onset_recovers_lif_from_its_own_samples(params):
 def test_spectra_k0_equal_closed_loop_and_tend_to_poisson(params):
     net = params["network"]
     f = np.array([10.0, 100.0, 180.0])
-    g4 = network_with_g(net, 4.5)  # stable for every mode at L = 1 mm
+    g4 = network_with_g(net, 4.0)  # stable for every mode at L = 1 mm (g_c = 4.13)
     pt = sp.spatial_point(*POINT, g4, L, RADII, 4, f, FIT)
     ref = closed_loop_point(*POINT, g4, f, FIT)
     assert np.array_equal(pt["psd_lif_modes"][0], ref["psd_lif"])
@@ -268,7 +268,7 @@ def test_spectra_k0_equal_closed_loop_and_tend_to_poisson(params):
         "psd_lif_per_s",
         "psd_rate_per_s",
     ]
-    assert len(table) == 2 * 4 * f.size and (table["g"] == 4.5).all()
+    assert len(table) == 2 * 4 * f.size and (table["g"] == 4.0).all()
 
 
 def test_mode_stability_table_columns(params):
@@ -277,3 +277,40 @@ def test_mode_stability_table_columns(params):
             "eigenvalue_abs_at_crossing"} <= set(t.columns)  # fmt: skip
     assert sorted(t["model"].unique()) == ["lif", "rate"] and len(t) == 4
     assert t.loc[t.model == "lif", "growth_rate_per_s"].isna().all()  # not solved
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def test_spatial_tasks_keys_and_result(params):
+    from mfval.theory.spatial_tasks import (
+        DEFAULT_RING,
+        ring_setting,
+        spatial_onset_task,
+        spatial_theory,
+        spatial_theory_task,
+    )
+
+    t = spatial_theory_task(*POINT, params)
+    assert t.kind == "spatial_theory" and t.kwargs["ring"]["n_modes"] == DEFAULT_RING["n_modes"]
+    other = [
+        spatial_theory_task(*POINT, params, g=4.5),
+        spatial_theory_task(*POINT, params, {**DEFAULT_RING, "ring_length": 2e-3}),
+        spatial_theory_task(*POINT, params, transfer_data=([1.0, 2.0], [1.0 + 1j, 2.0])),
+        spatial_onset_task(*POINT, params, "g", (3.0, 9.0)),
+        spatial_onset_task(*POINT, params, "delay", (0.5e-3, 3e-3)),
+    ]
+    assert len({t.key} | {o.key for o in other}) == 6
+    assert spatial_theory_task(*POINT, params).key == t.key  # same setting, same key
+    with pytest.raises(ValueError, match="ring_length"):
+        ring_setting({**DEFAULT_RING, "ring_length": 0.1e-3})
+    with pytest.raises(ValueError, match="n_modes"):
+        ring_setting({**DEFAULT_RING, "n_modes": 0})
+    with pytest.raises(ValueError, match="control"):
+        spatial_onset_task(*POINT, params, "width", (1.0, 2.0))
+    ring = {**DEFAULT_RING, "n_modes": 4}
+    out = spatial_theory(*POINT, params["network"], ring, [50.0, 150.0], FIT, 4.0,
+                         complex_roots=False, nyquist_frequencies=NYQ)  # fmt: skip
+    assert len(out["spectra"]) == 2 * 4 * 2 and out["spectra"]["stable_lif"].all()
+    assert out["stability"]["stable"].all()  # rate model too (g_c = 4.55)
+    assert len(out["stability"]) == 2 * 4 and out["g"] == pytest.approx(4.0)

@@ -571,30 +571,17 @@ def mode_stability(
     }
 
 
-def mode_stability_table(
-    mu: float,
-    sigma: float,
-    network: dict,
-    ring_length: float,
-    radii,
-    n_modes: int,
-    fit_frequencies,
-    nyquist_frequencies=None,
-    complex_roots: bool = True,
-) -> pd.DataFrame:
-    """Tidy table of :func:`mode_stability`: one row per mode and model.
+def stability_table(stability: dict) -> pd.DataFrame:
+    """Tidy table of a :func:`mode_stability` result: one row per mode and model.
 
     Columns: ``mode``, ``wave_number_per_mm``, ``model`` ('lif' | 'rate'),
     ``growth_rate_per_s`` and ``frequency_hz`` of the leading root (LIF:
-    complex root, nan if ``complex_roots`` is False or it did not converge;
-    rate: Lambert W), ``eigenvalue_abs_at_crossing`` (Re lambda = |lambda|
-    where lambda crosses the positive real axis, nan if it never does),
-    ``crossing_frequency_hz``, ``stable`` (Nyquist: no crossing beyond 1).
+    complex root, nan if not solved or not converged; rate: Lambert W),
+    ``eigenvalue_abs_at_crossing`` (Re lambda = |lambda| where lambda crosses
+    the positive real axis, nan if it never does), ``crossing_frequency_hz``,
+    ``stable`` (Nyquist: no crossing beyond 1).
     """
-    st = mode_stability(
-        mu, sigma, network, ring_length, radii, n_modes, fit_frequencies,
-        nyquist_frequencies, complex_roots,
-    )  # fmt: skip
+    st = stability
     frames = []
     for model in ("lif", "rate"):
         root = st[f"root_{model}"]
@@ -614,6 +601,33 @@ def mode_stability_table(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def mode_stability_table(
+    mu: float,
+    sigma: float,
+    network: dict,
+    ring_length: float,
+    radii,
+    n_modes: int,
+    fit_frequencies,
+    nyquist_frequencies=None,
+    complex_roots: bool = True,
+) -> pd.DataFrame:
+    """:func:`stability_table` of :func:`mode_stability` (same arguments)."""
+    return stability_table(
+        mode_stability(
+            mu,
+            sigma,
+            network,
+            ring_length,
+            radii,
+            n_modes,
+            fit_frequencies,
+            nyquist_frequencies,
+            complex_roots,
+        )  # fmt: skip
+    )
 
 
 # ----------------------------------------------------------------------------- onset
