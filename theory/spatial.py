@@ -85,6 +85,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from mpmath.libmp.libhyper import NoConvergence
 from scipy.optimize import brentq, newton
 from scipy.special import lambertw
 
@@ -452,9 +453,12 @@ def lif_mode_root(
             s = complex(
                 newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40)  # secant
             )
-        except (RuntimeError, OverflowError, ZeroDivisionError, ValueError):
+            converged = np.isfinite(s) and abs(F(s)) < 1e-6
+        except (RuntimeError, OverflowError, ZeroDivisionError, ValueError, NoConvergence):
+            # a secant step far into the left half-plane: mpmath's series for the
+            # parabolic cylinder function does not converge there; try the next guess
             continue
-        if np.isfinite(s) and abs(F(s)) < 1e-6:
+        if converged:
             roots.append(complex(s.real, abs(s.imag)))
     if not roots:
         return complex(math.nan, math.nan)

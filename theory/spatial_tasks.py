@@ -31,7 +31,7 @@ from mfval.theory.spatial import (
 from mfval.theory.versions import software_versions
 
 #: bump when the content of a spatial theory result changes
-SPATIAL_THEORY_SCHEMA = 1
+SPATIAL_THEORY_SCHEMA = 2
 
 #: ring of the issue's first choice: L = 1 mm, Senk et al. 2020 widths (m), 32 modes
 DEFAULT_RING: dict = {"ring_length": 1e-3, "radii": (0.2e-3, 0.07e-3), "n_modes": 32}
@@ -70,7 +70,9 @@ def spatial_theory(
     -------
     dict: ``spectra`` (:func:`~mfval.theory.spatial.spatial_theory_table`),
     ``stability`` (:func:`~mfval.theory.spatial.stability_table`), ``g``,
-    ``firing_rates`` (Hz), ``tau_rate`` (s), ``h0`` (Hz/V), ``ring``.
+    ``firing_rates`` (Hz), ``cv`` (nnmt), ``tau_rate`` (s), ``h0`` (Hz/V),
+    ``delay`` (s), ``transfer`` (nnmt's N of the first population at
+    ``transfer_frequencies``, Hz/V, complex), ``ring``.
     """
     net = network if g is None else network_with_g(network, g)
     args = (mu, sigma, net, ring["ring_length"], ring["radii"], ring["n_modes"])
@@ -85,8 +87,12 @@ def spatial_theory(
         "stability": stability_table(st),
         "g": point["g"],
         "firing_rates": point["firing_rates"],
+        "cv": point["cv"],
         "tau_rate": point["tau_rate"],
         "h0": point["h0"],
+        "delay": point["delay"],
+        "transfer_frequencies": np.asarray(frequencies, float),
+        "transfer": np.asarray(point["transfer"])[:, 0],
         "ring": ring,
     }
 
