@@ -729,7 +729,7 @@ def spatial_onset(
     k_max : float
         1/m, largest wave number of the continuous-k search.
     tol : float
-        Absolute tolerance of the critical value.
+        Tolerance of the critical value, relative to the largest |value| scanned.
 
     Returns
     -------
@@ -746,6 +746,7 @@ def spatial_onset(
         raise ValueError(f"control must be one of {CONTROLS}, got control = {control!r}")
     L, r = check_ring(ring_length, radii)
     values = _scan_values(values_or_bracket, n_grid)
+    tol = float(tol) * float(np.max(np.abs(values)))
     if control == "radius_ratio":
         check_ring(L, [r[0], r[0] * np.max(values)])
     n_modes = modes_up_to(L, k_max) if n_modes is None else n_modes
@@ -761,11 +762,15 @@ def spatial_onset(
         transfers["semi"] = (f_semi, np.repeat(N[:, None], arrays0.tau_m.size, axis=1))
     h0, tau = fit["h0"], fit["tau_rate"]
 
+    cache: dict = {}  # the non-spatial connectivity, per model and network
+
     def lif_state(model, value, k):
         net, rr = _setting(network, r, control, value)
         ff, tf = transfers[model]
-        M = lif_connectivity(tf, ff, nnmt_arrays(net), float(net["delay"]))
-        return nyquist_crossings(ff, fast_mode_eigenvalues(M, boxcar_profile(k, rr)))
+        key = (model, None if control == "radius_ratio" else float(value))
+        if key not in cache:
+            cache[key] = lif_connectivity(tf, ff, nnmt_arrays(net), float(net["delay"]))
+        return nyquist_crossings(ff, fast_mode_eigenvalues(cache[key], boxcar_profile(k, rr)))
 
     def rate_state(value, k):
         net, rr = _setting(network, r, control, value)
