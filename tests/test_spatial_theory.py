@@ -230,6 +230,18 @@ def test_semi_empirical_onset_recovers_lif_from_its_own_samples(params):
     assert 0.1 < out["value_c_lif"] < 1.0
     assert out["f_star_lif_hz"] == 0.0  # p_I < 0 turns inhibition into excitation at k*
     assert out["stable_windows_lif"][0][0] == 1.0
+    assert math.isnan(out["value_c_semi_se"]) and out["n_valid_semi"] == 0  # no SE given
+    # with standard errors: a Monte Carlo SE that shrinks with the errors
+    se = 0.02 * np.abs(N_data)
+    ses = []
+    for scale in (1.0, 0.1):
+        o = sp.spatial_onset(
+            *POINT, net, L, RADII, "g", (3.0, 6.0), FIT, 8, NYQ,
+            (f_data, N_data, scale * se, scale * se), 7, k_max=1e3, n_draws=12,
+        )  # fmt: skip
+        assert o["n_valid_semi"] == 12 and o["value_c_semi"] == pytest.approx(4.13, abs=0.01)
+        ses.append(o["value_c_semi_se"])
+    assert 0 < ses[1] < 0.3 * ses[0] < 0.05
 
 
 # ----------------------------------------------------------------------------- spectra

@@ -695,6 +695,8 @@ def spatial_onset(
     n_grid: int = 41,
     k_max: float = K_MAX,
     tol: float = 1e-6,
+    n_draws: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Critical value of ``control`` where the first ring mode becomes unstable.
 
@@ -720,16 +722,22 @@ def spatial_onset(
         Ring modes n = 0 .. n_modes - 1 (default: all with k_n <= k_max).
     nyquist_frequencies : array, optional
         Hz, real-frequency grid of the LIF Nyquist search (:data:`NYQUIST_GRID`).
-    transfer_data : tuple (f_data, N_data), optional
+    transfer_data : tuple (f_data, N_data) or (f_data, N_data, se_re, se_im), optional
         Transfer function measured in open loop (Hz, complex Hz/V, same for
-        every population): the semi-empirical onset, searched inside the
-        data's frequency range only (a static instability, f* = 0, is seen
-        only if the data include f = 0).
+        every population; standard errors of its real and imaginary parts,
+        Hz/V): the semi-empirical onset, searched inside the data's
+        frequency range only (a static instability, f* = 0, is seen only if
+        the data include f = 0).
     n_grid : int
     k_max : float
         1/m, largest wave number of the continuous-k search.
     tol : float
         Tolerance of the critical value, relative to the largest |value| scanned.
+    n_draws, seed : int
+        With standard errors in ``transfer_data``: Monte Carlo draws
+        (independent Gaussian errors, as ``closed_loop.semi_empirical_onset``)
+        for ``value_c_semi_se``, ``f_star_semi_se_hz`` and ``n_valid_semi``
+        (draws with an onset in the scan) of the ring onset.
 
     Returns
     -------
@@ -836,6 +844,34 @@ def spatial_onset(
                 return float(lif_state(model, v, k_ring[:1])[0][0]) - 1.0
 
         out[f"value_c_k0_{model}"] = _first_onset(values, margin0, tol)[0]
+    out.update(value_c_semi_se=math.nan, f_star_semi_se_hz=math.nan, n_valid_semi=0)
+    if transfer_data is not None and len(transfer_data) == 4 and int(n_draws) > 0:
+        rng = np.random.default_rng(seed)
+        f_data = np.asarray(transfer_data[0], float)
+        N0 = np.asarray(transfer_data[1], complex)
+        se_re, se_im = (np.asarray(x, float) for x in transfer_data[2:])
+        f_semi = transfers["semi"][0]
+        draws = []
+        for _ in range(int(n_draws)):
+            Nd = N0 + rng.normal(size=N0.size) * se_re + 1j * rng.normal(size=N0.size) * se_im
+            Nd = interpolate_transfer(f_semi, f_data, Nd)
+            transfers["draw"] = (f_semi, np.repeat(Nd[:, None], arrays0.tau_m.size, axis=1))
+            for key in [key for key in cache if key[0] == "draw"]:
+                del cache[key]
+
+            def margin_draw(v):
+                return float(np.max(lif_state("draw", v, k_ring)[0])) - 1.0
+
+            vc = _first_onset(values, margin_draw, tol)[0]
+            if math.isfinite(vc):
+                v_past = vc + 10 * tol * np.sign(values[-1] - values[0])
+                cross, fc = lif_state("draw", v_past, k_ring)
+                draws.append((vc, fc[int(np.argmax(cross))]))
+        draws = np.array(draws).reshape(-1, 2)
+        if len(draws) > 1:
+            se = draws.std(axis=0, ddof=1)
+            out.update(value_c_semi_se=float(se[0]), f_star_semi_se_hz=float(se[1]))
+        out["n_valid_semi"] = len(draws)
     return out
 
 
