@@ -311,8 +311,9 @@ def test_spatial_tasks_keys_and_result(params):
         spatial_theory_task(*POINT, params, transfer_data=([1.0, 2.0], [1.0 + 1j, 2.0])),
         spatial_onset_task(*POINT, params, "g", (3.0, 9.0)),
         spatial_onset_task(*POINT, params, "delay", (0.5e-3, 3e-3)),
+        spatial_onset_task(*POINT, params, "delay", (0.5e-3, 3e-3), n_draws=10),
     ]
-    assert len({t.key} | {o.key for o in other}) == 6
+    assert len({t.key} | {o.key for o in other}) == 7
     assert spatial_theory_task(*POINT, params).key == t.key  # same setting, same key
     with pytest.raises(ValueError, match="ring_length"):
         ring_setting({**DEFAULT_RING, "ring_length": 0.1e-3})
