@@ -265,6 +265,11 @@ def test_spectra_k0_equal_closed_loop_and_tend_to_poisson(params):
                                        pt["wave_numbers"], RADII)  # fmt: skip
     P = sp.spatial_power_spectra(pt["firing_rates"], far, a, pt["population_size"])
     assert np.allclose(P[:, 0], pt["firing_rates"] / pt["population_size"], rtol=1e-3)
+    # LIF theory at 5 kHz (|lambda| small but not 0): within 5 % of nu / N for every mode
+    tf = lif_transfer(*POINT, [5000.0], a)
+    far = sp.lif_spatial_connectivity(tf, [5000.0], a, g4["delay"], pt["wave_numbers"], RADII)
+    P = sp.spatial_power_spectra(pt["firing_rates"], far, a, pt["population_size"])
+    assert np.allclose(P[:, 0], pt["firing_rates"] / pt["population_size"], rtol=0.05)
     # an independent route to one mode's spectrum: (1 - M)^-1 A (1 - M)^-H by hand
     M = sp.lif_spatial_connectivity(pt["transfer"], f, a, g4["delay"], pt["wave_numbers"], RADII)
     A = np.diag(pt["firing_rates"] / pt["population_size"])
