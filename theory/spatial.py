@@ -85,6 +85,7 @@ import math
 
 import numpy as np
 import pandas as pd
+from mpmath.libmp.libhyper import NoConvergence
 from scipy.optimize import brentq, newton
 from scipy.special import lambertw
 
@@ -437,7 +438,9 @@ def lif_mode_root(
     """Root s (1/s) of lambda(k, s) = 1 for the LIF theory, the rightmost from ``guesses``.
 
     Secant iterations (complex) from each starting guess; roots with
-    |lambda - 1| > 1e-6 are discarded. nan if none converges.
+    |lambda - 1| > 1e-6 are discarded, and so are iterations that fail
+    (mpmath's series do not converge far in the left half-plane, where the
+    weakly coupled modes' roots lie). nan if none converges.
     """
 
     def F(s):
@@ -452,8 +455,8 @@ def lif_mode_root(
             s = complex(
                 newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40)  # secant
             )
-        except (RuntimeError, OverflowError, ZeroDivisionError, ValueError):
-            continue
+        except (RuntimeError, OverflowError, ZeroDivisionError, ValueError, NoConvergence):
+            continue  # e.g. far into the left half-plane, where mpmath's series do not converge
         if np.isfinite(s) and abs(F(s)) < 1e-6:
             roots.append(complex(s.real, abs(s.imag)))
     if not roots:
@@ -828,7 +831,7 @@ def spatial_onset(
                 cross, fc = lif_state(model, v_past, k)
                 n = int(np.argmax(cross))
                 f_star = fc[n]
-            out[keys[0]], out[keys[1]], out[keys[2]] = vc, k[n] * 1e-3, f_star
+            out[keys[0]], out[keys[1]], out[keys[2]] = vc, float(k[n] * 1e-3), float(f_star)
             if infix == "":
                 out[f"mode_{model}"] = n
         if model != "rate" and model not in transfers:
