@@ -452,9 +452,8 @@ def lif_mode_root(
             continue
         s0 = complex(s0)
         try:
-            s = complex(
-                newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40)  # secant
-            )
+            with np.errstate(all="ignore"):  # iterates may stray far left (exp(-s d) overflows)
+                s = complex(newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40))
         except (RuntimeError, OverflowError, ZeroDivisionError, ValueError, NoConvergence):
             continue  # e.g. far into the left half-plane, where mpmath's series do not converge
         if np.isfinite(s) and abs(F(s)) < 1e-6:
