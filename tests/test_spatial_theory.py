@@ -29,7 +29,7 @@ POINT = (10e-3, 10e-3)
 L = 1e-3
 RADII = np.array([0.2e-3, 0.07e-3])
 FIT = np.arange(1.0, 200.0, 6.0)  # reduced fit grid (speed)
-NYQ = np.arange(0.0, 300.0, 1.0)  # reduced Nyquist grid (speed)
+NYQ = np.arange(0.0, 250.0, 1.0)  # reduced Nyquist grid: no mpmath below 255 Hz (speed)
 FREQS = np.array([5.0, 50.0, 150.0, 200.0])
 
 
@@ -219,7 +219,7 @@ def test_onset_at_k0_equals_closed_loop_and_ring_modes_follow_closed_form(params
 def test_semi_empirical_onset_recovers_lif_from_its_own_samples(params):
     net = params["network"]
     a = nnmt_arrays(net)
-    f_data = np.arange(0.0, 300.0, 2.0)  # from 0 Hz: the onset here is static (f* = 0)
+    f_data = np.arange(0.0, 250.0, 2.0)  # from 0 Hz: the onset here is static (f* = 0)
     N_data = lif_transfer(*POINT, f_data, a)[:, 0]
     out = sp.spatial_onset(
         *POINT, net, L, RADII, "radius_ratio", (1.0, 0.1), FIT, 8, NYQ, (f_data, N_data), 10
@@ -230,6 +230,18 @@ def test_semi_empirical_onset_recovers_lif_from_its_own_samples(params):
     assert 0.1 < out["value_c_lif"] < 1.0
     assert out["f_star_lif_hz"] == 0.0  # p_I < 0 turns inhibition into excitation at k*
     assert out["stable_windows_lif"][0][0] == 1.0
+    assert math.isnan(out["value_c_semi_se"]) and out["n_valid_semi"] == 0  # no SE given
+    # with standard errors: a Monte Carlo SE that shrinks with the errors
+    se = 0.02 * np.abs(N_data)
+    ses = []
+    for scale in (1.0, 0.1):
+        o = sp.spatial_onset(
+            *POINT, net, L, RADII, "g", (3.0, 6.0), FIT, 8, NYQ,
+            (f_data, N_data, scale * se, scale * se), 7, k_max=1e3, n_draws=12,
+        )  # fmt: skip
+        assert o["n_valid_semi"] == 12 and o["value_c_semi"] == pytest.approx(4.13, abs=0.01)
+        ses.append(o["value_c_semi_se"])
+    assert 0 < ses[1] < 0.3 * ses[0] < 0.05
 
 
 # ----------------------------------------------------------------------------- spectra
@@ -253,6 +265,11 @@ def test_spectra_k0_equal_closed_loop_and_tend_to_poisson(params):
                                        pt["wave_numbers"], RADII)  # fmt: skip
     P = sp.spatial_power_spectra(pt["firing_rates"], far, a, pt["population_size"])
     assert np.allclose(P[:, 0], pt["firing_rates"] / pt["population_size"], rtol=1e-3)
+    # LIF theory at 5 kHz (|lambda| small but not 0): within 5 % of nu / N for every mode
+    tf = lif_transfer(*POINT, [5000.0], a)
+    far = sp.lif_spatial_connectivity(tf, [5000.0], a, g4["delay"], pt["wave_numbers"], RADII)
+    P = sp.spatial_power_spectra(pt["firing_rates"], far, a, pt["population_size"])
+    assert np.allclose(P[:, 0], pt["firing_rates"] / pt["population_size"], rtol=0.05)
     # an independent route to one mode's spectrum: (1 - M)^-1 A (1 - M)^-H by hand
     M = sp.lif_spatial_connectivity(pt["transfer"], f, a, g4["delay"], pt["wave_numbers"], RADII)
     A = np.diag(pt["firing_rates"] / pt["population_size"])
@@ -299,8 +316,9 @@ def test_spatial_tasks_keys_and_result(params):
         spatial_theory_task(*POINT, params, transfer_data=([1.0, 2.0], [1.0 + 1j, 2.0])),
         spatial_onset_task(*POINT, params, "g", (3.0, 9.0)),
         spatial_onset_task(*POINT, params, "delay", (0.5e-3, 3e-3)),
+        spatial_onset_task(*POINT, params, "delay", (0.5e-3, 3e-3), n_draws=10),
     ]
-    assert len({t.key} | {o.key for o in other}) == 6
+    assert len({t.key} | {o.key for o in other}) == 7
     assert spatial_theory_task(*POINT, params).key == t.key  # same setting, same key
     with pytest.raises(ValueError, match="ring_length"):
         ring_setting({**DEFAULT_RING, "ring_length": 0.1e-3})

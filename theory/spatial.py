@@ -438,7 +438,9 @@ def lif_mode_root(
     """Root s (1/s) of lambda(k, s) = 1 for the LIF theory, the rightmost from ``guesses``.
 
     Secant iterations (complex) from each starting guess; roots with
-    |lambda - 1| > 1e-6 are discarded. nan if none converges.
+    |lambda - 1| > 1e-6 are discarded, and so are iterations that fail
+    (mpmath's series do not converge far in the left half-plane, where the
+    weakly coupled modes' roots lie). nan if none converges.
     """
 
     def F(s):
@@ -450,13 +452,13 @@ def lif_mode_root(
             continue
         s0 = complex(s0)
         try:
-            s = complex(
-                newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40)  # secant
-            )
-            converged = np.isfinite(s) and abs(F(s)) < 1e-6
+            with np.errstate(all="ignore"):  # iterates may stray far left (exp(-s d) overflows)
+                s = complex(newton(F, s0, x1=s0 * (1 + 1e-3) + 1.0, tol=tol, maxiter=40))
         except (RuntimeError, OverflowError, ZeroDivisionError, ValueError, NoConvergence):
-            # a secant step far into the left half-plane: mpmath's series for the
-            # parabolic cylinder function does not converge there; try the next guess
+            continue  # e.g. far into the left half-plane, where mpmath's series do not converge
+        try:
+            converged = np.isfinite(s) and abs(F(s)) < 1e-6
+        except (OverflowError, ZeroDivisionError, ValueError, NoConvergence):
             continue
         if converged:
             roots.append(complex(s.real, abs(s.imag)))
@@ -699,6 +701,8 @@ def spatial_onset(
     n_grid: int = 41,
     k_max: float = K_MAX,
     tol: float = 1e-6,
+    n_draws: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Critical value of ``control`` where the first ring mode becomes unstable.
 
@@ -724,16 +728,22 @@ def spatial_onset(
         Ring modes n = 0 .. n_modes - 1 (default: all with k_n <= k_max).
     nyquist_frequencies : array, optional
         Hz, real-frequency grid of the LIF Nyquist search (:data:`NYQUIST_GRID`).
-    transfer_data : tuple (f_data, N_data), optional
+    transfer_data : tuple (f_data, N_data) or (f_data, N_data, se_re, se_im), optional
         Transfer function measured in open loop (Hz, complex Hz/V, same for
-        every population): the semi-empirical onset, searched inside the
-        data's frequency range only (a static instability, f* = 0, is seen
-        only if the data include f = 0).
+        every population; standard errors of its real and imaginary parts,
+        Hz/V): the semi-empirical onset, searched inside the data's
+        frequency range only (a static instability, f* = 0, is seen only if
+        the data include f = 0).
     n_grid : int
     k_max : float
         1/m, largest wave number of the continuous-k search.
     tol : float
-        Absolute tolerance of the critical value.
+        Tolerance of the critical value, relative to the largest |value| scanned.
+    n_draws, seed : int
+        With standard errors in ``transfer_data``: Monte Carlo draws
+        (independent Gaussian errors, as ``closed_loop.semi_empirical_onset``)
+        for ``value_c_semi_se``, ``f_star_semi_se_hz`` and ``n_valid_semi``
+        (draws with an onset in the scan) of the ring onset.
 
     Returns
     -------
@@ -750,6 +760,7 @@ def spatial_onset(
         raise ValueError(f"control must be one of {CONTROLS}, got control = {control!r}")
     L, r = check_ring(ring_length, radii)
     values = _scan_values(values_or_bracket, n_grid)
+    tol = float(tol) * float(np.max(np.abs(values)))
     if control == "radius_ratio":
         check_ring(L, [r[0], r[0] * np.max(values)])
     n_modes = modes_up_to(L, k_max) if n_modes is None else n_modes
@@ -765,11 +776,15 @@ def spatial_onset(
         transfers["semi"] = (f_semi, np.repeat(N[:, None], arrays0.tau_m.size, axis=1))
     h0, tau = fit["h0"], fit["tau_rate"]
 
+    cache: dict = {}  # the non-spatial connectivity, per model and network
+
     def lif_state(model, value, k):
         net, rr = _setting(network, r, control, value)
         ff, tf = transfers[model]
-        M = lif_connectivity(tf, ff, nnmt_arrays(net), float(net["delay"]))
-        return nyquist_crossings(ff, fast_mode_eigenvalues(M, boxcar_profile(k, rr)))
+        key = (model, None if control == "radius_ratio" else float(value))
+        if key not in cache:
+            cache[key] = lif_connectivity(tf, ff, nnmt_arrays(net), float(net["delay"]))
+        return nyquist_crossings(ff, fast_mode_eigenvalues(cache[key], boxcar_profile(k, rr)))
 
     def rate_state(value, k):
         net, rr = _setting(network, r, control, value)
@@ -819,7 +834,7 @@ def spatial_onset(
                 cross, fc = lif_state(model, v_past, k)
                 n = int(np.argmax(cross))
                 f_star = fc[n]
-            out[keys[0]], out[keys[1]], out[keys[2]] = vc, k[n] * 1e-3, f_star
+            out[keys[0]], out[keys[1]], out[keys[2]] = vc, float(k[n] * 1e-3), float(f_star)
             if infix == "":
                 out[f"mode_{model}"] = n
         if model != "rate" and model not in transfers:
@@ -835,6 +850,34 @@ def spatial_onset(
                 return float(lif_state(model, v, k_ring[:1])[0][0]) - 1.0
 
         out[f"value_c_k0_{model}"] = _first_onset(values, margin0, tol)[0]
+    out.update(value_c_semi_se=math.nan, f_star_semi_se_hz=math.nan, n_valid_semi=0)
+    if transfer_data is not None and len(transfer_data) == 4 and int(n_draws) > 0:
+        rng = np.random.default_rng(seed)
+        f_data = np.asarray(transfer_data[0], float)
+        N0 = np.asarray(transfer_data[1], complex)
+        se_re, se_im = (np.asarray(x, float) for x in transfer_data[2:])
+        f_semi = transfers["semi"][0]
+        draws = []
+        for _ in range(int(n_draws)):
+            Nd = N0 + rng.normal(size=N0.size) * se_re + 1j * rng.normal(size=N0.size) * se_im
+            Nd = interpolate_transfer(f_semi, f_data, Nd)
+            transfers["draw"] = (f_semi, np.repeat(Nd[:, None], arrays0.tau_m.size, axis=1))
+            for key in [key for key in cache if key[0] == "draw"]:
+                del cache[key]
+
+            def margin_draw(v):
+                return float(np.max(lif_state("draw", v, k_ring)[0])) - 1.0
+
+            vc = _first_onset(values, margin_draw, tol)[0]
+            if math.isfinite(vc):
+                v_past = vc + 10 * tol * np.sign(values[-1] - values[0])
+                cross, fc = lif_state("draw", v_past, k_ring)
+                draws.append((vc, fc[int(np.argmax(cross))]))
+        draws = np.array(draws).reshape(-1, 2)
+        if len(draws) > 1:
+            se = draws.std(axis=0, ddof=1)
+            out.update(value_c_semi_se=float(se[0]), f_star_semi_se_hz=float(se[1]))
+        out["n_valid_semi"] = len(draws)
     return out
 
 

@@ -48,16 +48,25 @@ def ring_setting(ring: dict) -> dict:
 
 
 def _transfer_data(transfer_data):
+    """(f_data, N_data) or (f_data, N_data, se_re, se_im) as arrays (Hz, Hz/V)."""
     if transfer_data is None:
         return None
-    f_data, N_data = transfer_data
-    return np.asarray(f_data, float), np.asarray(N_data, complex)
+    if len(transfer_data) not in (2, 4):
+        raise ValueError(
+            "transfer_data must be (f_data, N_data) or (f_data, N_data, se_re, se_im), "
+            f"got {len(transfer_data)} entries"
+        )
+    f_data, N_data, *se = transfer_data
+    return (np.asarray(f_data, float), np.asarray(N_data, complex)) + tuple(
+        np.asarray(x, float) for x in se
+    )
 
 
 def _key_data(transfer_data):
     if transfer_data is None:
         return None
-    return [transfer_data[0], transfer_data[1].real, transfer_data[1].imag]
+    f_data, N_data, *se = transfer_data
+    return [f_data, N_data.real, N_data.imag, *se]
 
 
 def spatial_theory(
@@ -168,13 +177,14 @@ def spatial_theory_task(
 
 
 def onset_at(
-    mu, sigma, network, ring, control, values, fit_frequencies, g=None, transfer_data=None
-):
+    mu, sigma, network, ring, control, values, fit_frequencies, g=None, transfer_data=None,
+    n_draws=0, seed=0,
+):  # fmt: skip
     """:func:`~mfval.theory.spatial.spatial_onset` at relative inhibition g (task function)."""
     net = network if g is None else network_with_g(network, g)
     return spatial_onset(
         mu, sigma, net, ring["ring_length"], ring["radii"], control, values, fit_frequencies,
-        n_modes=ring["n_modes"], transfer_data=transfer_data,
+        n_modes=ring["n_modes"], transfer_data=transfer_data, n_draws=n_draws, seed=seed,
     )  # fmt: skip
 
 
@@ -187,13 +197,16 @@ def spatial_onset_task(
     ring: dict = DEFAULT_RING,
     g: float | None = None,
     transfer_data=None,
+    n_draws: int = 0,
+    seed: int = 0,
 ) -> Task:
     """Store task (kind ``spatial_onset``) of :func:`onset_at`.
 
     ``control`` in :data:`mfval.theory.spatial.CONTROLS`; ``values``: a
     bracket (2 values) or the scan grid, in the order scanned (see
     :func:`~mfval.theory.spatial.spatial_onset`); ``g`` fixes the relative
-    inhibition when the control is not g.
+    inhibition when the control is not g; ``transfer_data`` (with SEs) and
+    ``n_draws``, ``seed``: the semi-empirical onset and its Monte Carlo SE.
     """
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}, got control = {control!r}")
@@ -214,6 +227,8 @@ def spatial_onset_task(
         float(sigma),
         None if g is None else float(g),
         _key_data(transfer_data),
+        int(n_draws),
+        int(seed),
     )
     return Task(
         kind="spatial_onset",
@@ -229,6 +244,8 @@ def spatial_onset_task(
             "fit_frequencies": fit_frequencies,
             "g": None if g is None else float(g),
             "transfer_data": transfer_data,
+            "n_draws": int(n_draws),
+            "seed": int(seed),
         },
         label=f"spatial onset {control} mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV",
     )
