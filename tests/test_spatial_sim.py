@@ -150,6 +150,14 @@ def test_spec_chunks_seeds_and_planted_radius(small):
     assert -delayed.chunks[0].network["W"][0, 1] / delayed.chunks[0].network["W"][0, 0] == 4.0
 
 
+def test_spatial_seed_depends_on_point_and_g():
+    from mfval.simulation.spatial.tasks import spatial_seed
+
+    seeds = {spatial_seed(1, 10e-3, 10e-3, g) for g in (None, 4.0, 5.0)}
+    seeds.add(spatial_seed(1, 10e-3, 8e-3, 5.0))
+    assert len(seeds) == 4 and spatial_seed(1, 10e-3, 10e-3, 4.0) == spatial_seed(1, 0.01, 0.01, 4)
+
+
 def test_brian2_and_nest_specs_share_the_connectivity(small):
     from mfval.simulation.network.spec import initial_state
 
@@ -257,6 +265,7 @@ def test_synthetic_travelling_wave_peak_direction_velocity(sign):
     for s in stats:
         assert s["peak_mode"] == n_wave
         assert s["peak_frequency_hz"] == pytest.approx(f_wave)
+        assert not s["peak_at_band_edge"]
         assert s["peak_wave_number_per_mm"] == pytest.approx(2 * np.pi * n_wave)
         assert s["direction"] == sign  # +1: towards +x
         # raw asymmetry: the other sign holds the Poisson floor rate / N only
@@ -397,6 +406,7 @@ def test_nest_ring_run_same_seed_same_numbers_and_connections(small, tmp_path):
         simulator="nest",
     )
     assert [t.kind for t in chunks.tasks] == ["spatial_chunk"] * 2
+    assert [t.kwargs["spec"].seed for t in chunks.tasks] == [c.seed for c in spec.chunks]
     assert len({t.key for t in chunks.tasks}) == 2
     results = run_tasks(chunks.tasks, store, workers=1, progress=False)
     again = chunks.tables(results)

@@ -20,10 +20,21 @@ from mfval.simulation.spatial.measure import (
     spatial_tables,
 )
 from mfval.simulation.spatial.spec import SpatialSpec, spatial_spec
-from mfval.tasks import Task
+from mfval.tasks import Task, task_seed
 
 #: bump when the content of a spatial chunk result changes
 SPATIAL_SCHEMA = 1
+
+
+def spatial_seed(run_seed: int, mu: float, sigma: float, g: float | None = None) -> int:
+    """Base seed of one ring measurement (chunk seeds: ``spec.spatial_chunk_seed``).
+
+    :func:`mfval.tasks.task_seed` of the run seed with kind ``"spatial"`` (and
+    ``g``, as the closed-loop sweep does): independent of workers and order, and
+    different for different working points and g (no shared realizations).
+    """
+    kind = "spatial" if g is None else f"spatial g={float(g):g}"
+    return task_seed(run_seed, kind, mu, sigma)
 
 
 def run_spatial_chunk(spec, measure: dict | None = None, store=None) -> dict:
@@ -86,7 +97,8 @@ def spatial_tasks(mu: float, sigma: float, params: dict, seed: int, **options) -
 
     ``options``: those of :func:`mfval.simulation.spatial.spec.spatial_spec` and
     ``measure`` (overrides of :data:`DEFAULT_MEASURE`). Chunks are cached one by
-    one (key: :func:`spatial_chunk_key`); the same seed gives the same numbers.
+    one (key: :func:`spatial_chunk_key`); the same seed gives the same numbers
+    (base ``seed``: e.g. :func:`spatial_seed` of the run seed).
     """
     options = dict(options)
     measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
