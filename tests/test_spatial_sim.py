@@ -309,6 +309,10 @@ def test_measurement_refuses_bad_segment():
     w = _poisson_window(rng, (40, 10), 10.0, 1000, 1e-4)
     with pytest.raises(ValueError, match="segment"):
         measure_ring_window(w, {"segment": 0.03})
+    with pytest.raises(ValueError, match="unknown measurement settings"):
+        measure_ring_window(w, {"segmnet": 0.01})
+    with pytest.raises(ValueError, match="peak_band"):
+        measure_ring_window(w, {"peak_band": (500.0, 50.0)})
 
 
 # ----------------------------------------------------------------------------- parameters

@@ -46,6 +46,40 @@ DEFAULT_MEASURE = {
 DIRECTION_Z = 2.0
 
 
+def check_measure(measure: dict, n_steps: int, dt: float) -> dict:
+    """Measurement settings (:data:`DEFAULT_MEASURE` with overrides), checked for a window.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and its value: a segment that does not divide the
+        window of ``n_steps`` steps of ``dt`` s, fewer than 1 mode, a band
+        whose ends are not increasing, f_max not positive.
+    """
+    m = {**DEFAULT_MEASURE, **(measure or {})}
+    unknown = sorted(set(m) - set(DEFAULT_MEASURE))
+    if unknown:
+        raise ValueError(
+            f"unknown measurement settings {unknown} (known: {sorted(DEFAULT_MEASURE)})"
+        )
+    seg_steps = int(round(float(m["segment"]) / dt))
+    if seg_steps < 2 or n_steps % seg_steps:
+        raise ValueError(
+            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
+            f"({n_steps} steps of {dt!r} s)"
+        )
+    if int(m["n_modes"]) < 1:
+        raise ValueError(f"n_modes must be >= 1, got n_modes = {m['n_modes']!r}")
+    for band in ("peak_band", "plateau_band"):
+        lo, hi = (float(x) for x in m[band])
+        if not (0 <= lo < hi):
+            raise ValueError(f"{band} must be (low, high) with 0 <= low < high, got {m[band]!r}")
+        m[band] = (lo, hi)
+    if not float(m["f_max"]) > 0:
+        raise ValueError(f"f_max must be positive, got f_max = {m['f_max']!r} Hz")
+    return m
+
+
 def _ring_of(spec):
     ring = getattr(spec, "connectivity", None)
     if ring is None:
@@ -113,14 +147,9 @@ def measure_ring_window(window: dict, measure: dict | None = None) -> dict:
     ``isi_moments`` (per population), ``n_steps``, ``dt``, ``sizes``,
     ``names``, ``length``, ``segment_s``.
     """
-    m = {**DEFAULT_MEASURE, **(measure or {})}
     dt, n_steps = window["dt"], window["n_steps"]
+    m = check_measure(measure, n_steps, dt)
     seg_steps = int(round(m["segment"] / dt))
-    if seg_steps < 2 or n_steps % seg_steps:
-        raise ValueError(
-            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
-            f"({n_steps} steps of {dt!r} s)"
-        )
     n_seg = n_steps // seg_steps
     k = wave_numbers(int(m["n_modes"]), window["length"])
     sizes = np.asarray(window["sizes"], int)
