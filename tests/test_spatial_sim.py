@@ -279,9 +279,9 @@ def test_synthetic_travelling_wave_peak_direction_velocity(sign):
         n_pop = 400 if s["population"] == "E" else 100
         line = (rate * 0.5 / 2) ** 2 * 0.1 * 2 / 3
         assert s["peak_ratio"] == pytest.approx(1 + line / 2 / (rate / n_pop), rel=0.2)
-        # order parameter: band mean over the 46 bins of 10 Hz in 50-500 Hz; the line's
+        # order parameter: band mean over the 31 bins of 10 Hz in 100-400 Hz; the line's
         # power c^2 (Parseval), half of it on each sign of f
-        band = (rate * 0.5 / 2) ** 2 / 2 / (46 * 10.0)
+        band = (rate * 0.5 / 2) ** 2 / 2 / (31 * 10.0)
         assert s["order_parameter"] == pytest.approx(1 + band / (rate / n_pop), rel=0.1)
         assert s["order_parameter_se"] > 0
     # a standing wave: no direction

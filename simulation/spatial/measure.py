@@ -36,8 +36,9 @@ DEFAULT_MEASURE = {
     "segment": 0.1,
     # spectra kept up to this frequency (Hz), both signs
     "f_max": 1000.0,
-    # band of the peak search and of the order parameter (Hz)
-    "peak_band": (50.0, 500.0),
+    # band of the peak search and of the order parameter (Hz): the closed loop's band,
+    # bracketing the predicted f* (~200 Hz at d = 1.5 ms) by a factor 2
+    "peak_band": (100.0, 400.0),
     # band where every mode should have reached rate / N (Hz)
     "plateau_band": (2000.0, 4500.0),
 }
