@@ -150,6 +150,14 @@ def test_spec_chunks_seeds_and_planted_radius(small):
     assert -delayed.chunks[0].network["W"][0, 1] / delayed.chunks[0].network["W"][0, 0] == 4.0
 
 
+def test_spatial_seed_depends_on_point_and_g():
+    from mfval.simulation.spatial.tasks import spatial_seed
+
+    seeds = {spatial_seed(1, 10e-3, 10e-3, g) for g in (None, 4.0, 5.0)}
+    seeds.add(spatial_seed(1, 10e-3, 8e-3, 5.0))
+    assert len(seeds) == 4 and spatial_seed(1, 10e-3, 10e-3, 4.0) == spatial_seed(1, 0.01, 0.01, 4)
+
+
 def test_brian2_and_nest_specs_share_the_connectivity(small):
     from mfval.simulation.network.spec import initial_state
 
@@ -257,6 +265,7 @@ def test_synthetic_travelling_wave_peak_direction_velocity(sign):
     for s in stats:
         assert s["peak_mode"] == n_wave
         assert s["peak_frequency_hz"] == pytest.approx(f_wave)
+        assert not s["peak_at_band_edge"]
         assert s["peak_wave_number_per_mm"] == pytest.approx(2 * np.pi * n_wave)
         assert s["direction"] == sign  # +1: towards +x
         # raw asymmetry: the other sign holds the Poisson floor rate / N only
@@ -270,9 +279,9 @@ def test_synthetic_travelling_wave_peak_direction_velocity(sign):
         n_pop = 400 if s["population"] == "E" else 100
         line = (rate * 0.5 / 2) ** 2 * 0.1 * 2 / 3
         assert s["peak_ratio"] == pytest.approx(1 + line / 2 / (rate / n_pop), rel=0.2)
-        # order parameter: band mean over the 46 bins of 10 Hz in 50-500 Hz; the line's
+        # order parameter: band mean over the 31 bins of 10 Hz in 100-400 Hz; the line's
         # power c^2 (Parseval), half of it on each sign of f
-        band = (rate * 0.5 / 2) ** 2 / 2 / (46 * 10.0)
+        band = (rate * 0.5 / 2) ** 2 / 2 / (31 * 10.0)
         assert s["order_parameter"] == pytest.approx(1 + band / (rate / n_pop), rel=0.1)
         assert s["order_parameter_se"] > 0
     # a standing wave: no direction
@@ -300,6 +309,10 @@ def test_measurement_refuses_bad_segment():
     w = _poisson_window(rng, (40, 10), 10.0, 1000, 1e-4)
     with pytest.raises(ValueError, match="segment"):
         measure_ring_window(w, {"segment": 0.03})
+    with pytest.raises(ValueError, match="unknown measurement settings"):
+        measure_ring_window(w, {"segmnet": 0.01})
+    with pytest.raises(ValueError, match="peak_band"):
+        measure_ring_window(w, {"peak_band": (500.0, 50.0)})
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -397,6 +410,7 @@ def test_nest_ring_run_same_seed_same_numbers_and_connections(small, tmp_path):
         simulator="nest",
     )
     assert [t.kind for t in chunks.tasks] == ["spatial_chunk"] * 2
+    assert [t.kwargs["spec"].seed for t in chunks.tasks] == [c.seed for c in spec.chunks]
     assert len({t.key for t in chunks.tasks}) == 2
     results = run_tasks(chunks.tasks, store, workers=1, progress=False)
     again = chunks.tables(results)

@@ -33,6 +33,13 @@ potentials relative to E_L), populations in the order of ``network
   Both backends use the same realization (from the spec's seed), so that a
   cross-simulator comparison is not blurred by quenched disorder that the
   block standard errors do not sample.
+  With ``spec.connectivity`` a
+  :class:`~mfval.simulation.model.connectivity.RingConnectivity` (the spatial
+  ring protocol, :mod:`mfval.simulation.spatial`), the inputs of a target are
+  drawn the same way among the source neurons within ring distance R of it
+  (:func:`~mfval.simulation.model.connectivity.build_ring_connectivity`); the
+  backends run it unchanged (Brian2: the same compiled binary, connections are
+  run-time data).
 - External drive: two Poisson sources per neuron (K_ext = 1 each) at the
   rates ``nu_ext`` that the theory derives for (mu, sigma), weights
   ``W_ext[t, :]``, exact Poisson counts per step.

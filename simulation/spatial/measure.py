@@ -36,14 +36,49 @@ DEFAULT_MEASURE = {
     "segment": 0.1,
     # spectra kept up to this frequency (Hz), both signs
     "f_max": 1000.0,
-    # band of the peak search and of the order parameter (Hz)
-    "peak_band": (50.0, 500.0),
+    # band of the peak search and of the order parameter (Hz): the closed loop's band,
+    # bracketing the predicted f* (~200 Hz at d = 1.5 ms) by a factor 2
+    "peak_band": (100.0, 400.0),
     # band where every mode should have reached rate / N (Hz)
     "plateau_band": (2000.0, 4500.0),
 }
 
 #: |direction asymmetry| / SE above which a direction is called (else 0: standing or mixed)
 DIRECTION_Z = 2.0
+
+
+def check_measure(measure: dict, n_steps: int, dt: float) -> dict:
+    """Measurement settings (:data:`DEFAULT_MEASURE` with overrides), checked for a window.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting and its value: a segment that does not divide the
+        window of ``n_steps`` steps of ``dt`` s, fewer than 1 mode, a band
+        whose ends are not increasing, f_max not positive.
+    """
+    m = {**DEFAULT_MEASURE, **(measure or {})}
+    unknown = sorted(set(m) - set(DEFAULT_MEASURE))
+    if unknown:
+        raise ValueError(
+            f"unknown measurement settings {unknown} (known: {sorted(DEFAULT_MEASURE)})"
+        )
+    seg_steps = int(round(float(m["segment"]) / dt))
+    if seg_steps < 2 or n_steps % seg_steps:
+        raise ValueError(
+            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
+            f"({n_steps} steps of {dt!r} s)"
+        )
+    if int(m["n_modes"]) < 1:
+        raise ValueError(f"n_modes must be >= 1, got n_modes = {m['n_modes']!r}")
+    for band in ("peak_band", "plateau_band"):
+        lo, hi = (float(x) for x in m[band])
+        if not (0 <= lo < hi):
+            raise ValueError(f"{band} must be (low, high) with 0 <= low < high, got {m[band]!r}")
+        m[band] = (lo, hi)
+    if not float(m["f_max"]) > 0:
+        raise ValueError(f"f_max must be positive, got f_max = {m['f_max']!r} Hz")
+    return m
 
 
 def _ring_of(spec):
@@ -113,14 +148,9 @@ def measure_ring_window(window: dict, measure: dict | None = None) -> dict:
     ``isi_moments`` (per population), ``n_steps``, ``dt``, ``sizes``,
     ``names``, ``length``, ``segment_s``.
     """
-    m = {**DEFAULT_MEASURE, **(measure or {})}
     dt, n_steps = window["dt"], window["n_steps"]
+    m = check_measure(measure, n_steps, dt)
     seg_steps = int(round(m["segment"] / dt))
-    if seg_steps < 2 or n_steps % seg_steps:
-        raise ValueError(
-            f"segment = {m['segment']!r} s must hold >= 2 steps and divide the window "
-            f"({n_steps} steps of {dt!r} s)"
-        )
     n_seg = n_steps // seg_steps
     k = wave_numbers(int(m["n_modes"]), window["length"])
     sizes = np.asarray(window["sizes"], int)
@@ -187,9 +217,10 @@ def _peak(psd, f, band) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _order(psd, f, band, poisson) -> np.ndarray:
-    """Largest band-mean PSD over modes n >= 1, over rate / N, per population."""
+    """Band-mean PSD over rate / N, per population: (largest over n >= 1, mode 0), (2, n_pop)."""
     sel = (f >= band[0]) & (f <= band[1])
-    return psd[:, 1:, :][:, :, sel].mean(axis=2).max(axis=1) / poisson
+    means = psd[:, :, sel].mean(axis=2)
+    return np.stack([means[:, 1:].max(axis=1), means[:, 0]]) / poisson
 
 
 def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
@@ -204,7 +235,10 @@ def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict
     n >= 1 and the frequencies of ``peak_band``; its SE from the jackknife,
     at least the bin's resolution df / sqrt(12) (f*) or 1 / sqrt(12) (n*).
     Order parameter: the largest band mean (``peak_band``) of a mode n >= 1
-    over the Poisson level rate / N (1 for independent Poisson trains).
+    over the Poisson level rate / N (1 for independent Poisson trains; as
+    :func:`mfval.simulation.estimators.spectra.band_power_ratio`, the input of
+    :func:`mfval.comparison.sweep.estimate_onset`); ``order_parameter_mode0``
+    the same for the mode n = 0 (the non-spatial oscillation of the network).
     Direction: asymmetry (P(-f) - P(+f)) / (P(-f) + P(+f)) at (n*, f*)
     (> 0: waves towards +x); ``direction`` +1 / -1 when it is more than
     :data:`DIRECTION_Z` SE from 0, else 0 (standing or of varying direction);
@@ -217,9 +251,18 @@ def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict
     -------
     dict: ``spectrum`` (``frequencies`` Hz, ``wave_numbers`` 1/m, ``psd``,
     ``psd_se``, ``psd_plus_x``, ``psd_minus_x``, ``asymmetry``,
-    ``asymmetry_se`` ((n_pop, n_modes, n_freq)), ``rates``) and ``stats``
-    (one dict per population, the columns of :func:`spatial_tables`'s
-    summary).
+    ``asymmetry_se`` ((n_pop, n_modes, n_freq)), ``rates`` Hz, ``n_chunks``,
+    ``n_segments``) and ``stats``, one dict per population: ``population,
+    rate_hz, rate_se_hz, cv, cv_se`` (pooled window-corrected ISI CV),
+    ``peak_mode, peak_mode_se, peak_wave_number_per_mm, peak_frequency_hz,
+    peak_frequency_se_hz, peak_at_band_edge`` (f* within one bin of an end
+    of ``peak_band``: no resonance inside the band), ``peak_psd_per_s,
+    peak_ratio, peak_ratio_se`` (PSD at (n*, f*) over rate / N), ``direction,
+    direction_asymmetry, direction_asymmetry_se, travelling_index,
+    phase_velocity_mm_per_s, order_parameter, order_parameter_se,
+    order_parameter_mode0, order_parameter_mode0_se, poisson_psd_per_s``
+    (rate / N, 1/s), ``plateau_ratio, plateau_ratio_se`` (mean PSD of all
+    modes over ``plateau_band`` over rate / N: 1 when normalised right).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
     if not chunks:
@@ -301,6 +344,7 @@ def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict
                 "peak_wave_number_per_mm": float(k[n_p] * 1e-3),
                 "peak_frequency_hz": float(f[f_p]),
                 "peak_frequency_se_hz": max(jackknife_se(jack_f[:, p]), df / math.sqrt(12)),
+                "peak_at_band_edge": bool(f[f_p] - df < band[0] or f[f_p] + df > band[1]),
                 "peak_psd_per_s": float(psd[p, n_p, f_p]),
                 "peak_ratio": float(psd[p, n_p, f_p] / poisson[p]),
                 "peak_ratio_se": jackknife_se(jack_ratio[:, p]),
@@ -309,8 +353,10 @@ def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict
                 "direction_asymmetry_se": a_se,
                 "travelling_index": float(np.mean(np.abs(group_asym[:, p, n_p, f_p]))),
                 "phase_velocity_mm_per_s": float(2 * np.pi * f[f_p] / k[n_p] * 1e3),
-                "order_parameter": float(order[p]),
-                "order_parameter_se": jackknife_se(jack_order[:, p]),
+                "order_parameter": float(order[0, p]),
+                "order_parameter_se": jackknife_se(jack_order[:, 0, p]),
+                "order_parameter_mode0": float(order[1, p]),
+                "order_parameter_mode0_se": jackknife_se(jack_order[:, 1, p]),
                 "poisson_psd_per_s": float(poisson[p]),
                 "plateau_ratio": float(plateau_ratio[p]),
                 "plateau_ratio_se": float(plateau_se[p]),

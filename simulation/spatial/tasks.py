@@ -14,16 +14,27 @@ from dataclasses import dataclass
 
 from mfval.config import stable_hash
 from mfval.simulation.spatial.measure import (
-    DEFAULT_MEASURE,
+    check_measure,
     measure_spatial,
     measure_spatial_chunk,
     spatial_tables,
 )
 from mfval.simulation.spatial.spec import SpatialSpec, spatial_spec
-from mfval.tasks import Task
+from mfval.tasks import Task, task_seed
 
 #: bump when the content of a spatial chunk result changes
 SPATIAL_SCHEMA = 1
+
+
+def spatial_seed(run_seed: int, mu: float, sigma: float, g: float | None = None) -> int:
+    """Base seed of one ring measurement (chunk seeds: ``spec.spatial_chunk_seed``).
+
+    :func:`mfval.tasks.task_seed` of the run seed with kind ``"spatial"`` (and
+    ``g``, as the closed-loop sweep does): independent of workers and order, and
+    different for different working points and g (no shared realizations).
+    """
+    kind = "spatial" if g is None else f"spatial g={float(g):g}"
+    return task_seed(run_seed, kind, mu, sigma)
 
 
 def run_spatial_chunk(spec, measure: dict | None = None, store=None) -> dict:
@@ -62,7 +73,7 @@ class SpatialChunks:
         (:func:`measure_spatial_chunk`); the raw recording is stored too
         (kind ``network_recording``).
     measure : dict
-        Measurement settings (:data:`DEFAULT_MEASURE` with overrides).
+        Measurement settings (``measure.DEFAULT_MEASURE`` with overrides, checked).
     """
 
     spec: SpatialSpec
@@ -85,14 +96,16 @@ def spatial_tasks(mu: float, sigma: float, params: dict, seed: int, **options) -
     """Store tasks of one ring measurement, one per chunk (distributable with run_tasks).
 
     ``options``: those of :func:`mfval.simulation.spatial.spec.spatial_spec` and
-    ``measure`` (overrides of :data:`DEFAULT_MEASURE`). Chunks are cached one by
-    one (key: :func:`spatial_chunk_key`); the same seed gives the same numbers.
+    ``measure`` (overrides of ``measure.DEFAULT_MEASURE``, checked against the chunk
+    window before anything runs: :func:`check_measure`). Chunks are cached one by
+    one (key: :func:`spatial_chunk_key`); the same seed gives the same numbers
+    (base ``seed``: e.g. :func:`spatial_seed` of the run seed).
     """
     options = dict(options)
-    measure = {**DEFAULT_MEASURE, **(options.pop("measure", None) or {})}
-    measure["peak_band"] = tuple(float(x) for x in measure["peak_band"])
-    measure["plateau_band"] = tuple(float(x) for x in measure["plateau_band"])
+    measure = options.pop("measure", None)
     spec = spatial_spec(mu, sigma, params, seed, **options)
+    first = spec.chunks[0]
+    measure = check_measure(measure, first.duration_steps, first.dt)
     label = f"spatial mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV"
     if spec.g is not None:
         label += f" g={spec.g:g}"
