@@ -829,12 +829,8 @@ def run_spatial(
     spectra_frames, theory_frames, stability_frames, sweep_frames, rows = [], [], [], [], []
     predictions = {}
     for s, th in zip(plan.settings, theory):
-        point, stability, th_table, st_table = (
-            th["point"],
-            th["stability"],
-            th["table"],
-            th["stability_table"],
-        )
+        th_table, st_table = th["spectra"], th["stability"]
+        point = stability = theory_arrays(th, names)
         state = setting_state(stability, margin)
         head = {
             "setting": s.label,
