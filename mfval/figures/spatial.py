@@ -7,9 +7,9 @@
   population's activity (two-sided, the mean of +f and -f) at the stable
   setting: simulated (B) and nnmt's LIF theory (C), on the same log color
   scale, with the Poisson level rate / N as the scale's reference.
-- Panel D: the growth rate of each ring mode versus its wave number, LIF
-  theory and rate model, at the settings of the sweep (growth rate > 0:
-  unstable).
+- Panel D: the eigenvalue of each ring mode at its Nyquist crossing versus
+  its wave number, LIF theory and rate model, at the settings of the sweep
+  (> 1: unstable; the growth rates are in ``spatial_stability.csv``).
 - Panel E: the order parameter of the simulation (peak mode power of the
   modes n >= 1 over rate / N, +-1 SE) versus the control parameter, with the
   predicted onsets (LIF theory, rate model, semi-empirical) as vertical lines.
@@ -46,14 +46,16 @@ def raster_axis(ax, raster: dict, max_neurons: int = 400, t_window_ms: float = 1
         ax.legend(loc="upper right", fontsize=7, markerscale=6)
 
 
-def psd_map_axis(ax, table: pd.DataFrame, column: str, title: str, norm=None):
+def psd_map_axis(ax, table: pd.DataFrame, column: str, title: str, norm=None, f_max=500.0):
     """P(k_n, f) of one population as a mode x frequency map; returns the image."""
+    table = table[table["frequency_hz"] <= f_max]
     pivot = table.pivot_table(index="mode", columns="frequency_hz", values=column)
     f = pivot.columns.to_numpy(float)
     modes = pivot.index.to_numpy(int)
     img = ax.pcolormesh(
         f, modes, pivot.to_numpy(float), shading="nearest", norm=norm, cmap="viridis"
     )
+    ax.set_xscale("log")
     ax.set_xlabel("frequency (Hz)")
     ax.set_ylabel("ring mode n")
     ax.set_title(title, fontsize=9)
@@ -61,25 +63,30 @@ def psd_map_axis(ax, table: pd.DataFrame, column: str, title: str, norm=None):
 
 
 def growth_axis(ax, stability: pd.DataFrame) -> None:
-    """Panel D: growth rate (1/s) versus k (1/mm) for each model and setting."""
-    styles = {"lif": ("k", "-", "LIF theory"), "rate": ("tab:green", ":", "rate model")}
+    """Panel D: the eigenvalue at the Nyquist crossing versus k, each model and setting.
+
+    Re lambda(k, f_c) where lambda crosses the positive real axis (1: onset;
+    f_c = 0 for a static mode); modes whose eigenvalue never crosses are left out.
+    """
+    styles = {"lif": ("-", "LIF theory"), "rate": (":", "rate model")}
+    settings = list(dict.fromkeys(stability["setting"]))
+    colors = plt.cm.viridis(np.linspace(0, 0.9, max(len(settings), 1)))
     for (label, model), s in stability.groupby(["setting", "model"], sort=False):
-        color, ls, name = styles.get(model, ("tab:gray", "-", model))
+        ls, name = styles.get(model, ("-", model))
         s = s.sort_values("wave_number_per_mm")
         ax.plot(
             s["wave_number_per_mm"],
-            s["growth_rate_per_s"],
+            s["eigenvalue_abs_at_crossing"],
             ls=ls,
-            marker="o",
-            ms=2.5,
-            color=color,
-            alpha=0.4 + 0.6 * (label == stability["setting"].iloc[-1]),
+            marker="o" if model == "lif" else "s",
+            ms=3,
+            color=colors[settings.index(label)],
             label=f"{name}, {label}",
         )
-    ax.axhline(0.0, color="0.5", lw=0.8)
-    ax.set_xlabel("wave number k (1/mm)")
-    ax.set_ylabel("growth rate (1/s)")
-    ax.legend(fontsize=6)
+    ax.axhline(1.0, color="0.3", lw=0.8)
+    ax.set_xlabel("wave number k_n (1/mm)")
+    ax.set_ylabel("eigenvalue at the Nyquist crossing (1: onset)")
+    ax.legend(fontsize=6, ncol=2)
 
 
 def onset_axis(ax, sweep: pd.DataFrame, control_label: str, predictions: dict) -> None:
@@ -127,7 +134,7 @@ def spatial_figure(
         One setting: ``population, mode, frequency_hz`` and ``psd_per_s`` (simulation)
         or ``psd_lif_per_s`` (theory).
     stability : DataFrame
-        ``setting, model, wave_number_per_mm, growth_rate_per_s``.
+        ``setting, model, wave_number_per_mm, eigenvalue_abs_at_crossing``.
     sweep : DataFrame
         ``population, control_value, order_parameter, order_parameter_se``.
     predictions : dict
