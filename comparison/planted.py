@@ -5,7 +5,8 @@ never the theory. Every name maps, for every protocol (:data:`PROTOCOLS`), to th
 options of that protocol's simulation task, which become its spec's perturbation
 (:class:`mfval.simulation.network.spec.NetworkPerturbation`,
 :class:`mfval.simulation.open_loop.spec.TransferPerturbation`, the closed loop's
-``delay_scale``, :class:`mfval.simulation.spatial.spec.SpatialPerturbation`). :func:`plant_options` is the one entry the tasks are built from.
+``delay_scale``, :class:`mfval.simulation.spatial.spec.SpatialPerturbation`).
+:func:`plant_options` is the one entry the tasks are built from.
 
 Two kinds:
 
