@@ -791,12 +791,16 @@ def run_spatial(
     progress: bool = True,
     client=None,
     raster: bool = True,
+    predictions: bool = True,
     **settings,
 ) -> SpatialResult:
     """Run (or read from the store) a spatial sweep and judge it; see the module docstring.
 
     ``settings``: those of :func:`spatial_tasks` (``point``, ``g_values``,
     ``control``, ``duration``, ``seed``, ``simulator`` or ``simulators``, ``planted``).
+    A second simulator runs the settings the LIF theory calls stable only (the
+    Brian2 vs NEST rows). ``predictions=False`` skips the predicted onsets (and
+    the open-loop run of the semi-empirical one): the judged rows do not use them.
     """
     from mfval.comparison.closed_loop import load_closed_loop_config, transfer_bounds
     from mfval.comparison.sweep import estimate_onset
@@ -807,36 +811,43 @@ def run_spatial(
     cl_config = load_closed_loop_config()
     plan = spatial_tasks(params, config, **settings)
     mu, sigma = plan.point
+    margin = stable_margin(cl_config)
+    names = list(params["network"]["populations"])
     theory = run_tasks(plan.theory_tasks, store, workers, "spatial theory", progress, client)
-    onsets = _run_onsets(plan.onset_tasks, store, workers, "spatial onsets", progress, client)
-    chunk_keys = list(plan.chunk_sets)
+    states = {
+        s.label: setting_state(theory_arrays(th, names), margin)
+        for s, th in zip(plan.settings, theory)
+    }
+    # the first simulator runs every setting; the others (Brian2 vs NEST rows) the stable ones
+    first = plan.simulators[0]
+    chunk_keys = [k for k in plan.chunk_sets if k[1] == first or states[k[0]] == "stable"]
     flat = [t for k in chunk_keys for t in plan.chunk_sets[k].tasks]
-    sims = run_tasks(
-        plan.transfer_tasks + flat, store, workers, "spatial simulation", progress, client
-    )
-    transfer, chunk_results = sims[0], sims[1:]
+    transfer_tasks = plan.transfer_tasks if predictions else []
+    sims = run_tasks(transfer_tasks + flat, store, workers, "spatial simulation", progress, client)
+    transfer, chunk_results = (sims[0], sims[1:]) if predictions else (None, sims)
     measured, start = {}, 0
     for k in chunk_keys:
         c = plan.chunk_sets[k]
         measured[k] = c.tables(chunk_results[start : start + len(c.tasks)])
         start += len(c.tasks)
-    # semi-empirical onsets: the open-loop measured N (a second stage: its key holds the data)
-    f_data = transfer["frequency_hz"].to_numpy()
-    N_data = (transfer["tf_re_hz_per_mV"] + 1j * transfer["tf_im_hz_per_mV"]).to_numpy() * 1e3
-    semi = _run_onsets(
-        onset_tasks_of(plan.settings, params, config, mu, sigma, (f_data, N_data)),
-        store,
-        workers,
-        "spatial semi-empirical onsets",
-        progress,
-        client,
-    )
+    onsets, semi = {}, {}
+    if predictions:
+        onsets = _run_onsets(plan.onset_tasks, store, workers, "spatial onsets", progress, client)
+        # semi-empirical onsets: the open-loop measured N (second stage: its key holds the data)
+        f_data = transfer["frequency_hz"].to_numpy()
+        N_data = (transfer["tf_re_hz_per_mV"] + 1j * transfer["tf_im_hz_per_mV"]).to_numpy() * 1e3
+        semi = _run_onsets(
+            onset_tasks_of(plan.settings, params, config, mu, sigma, (f_data, N_data)),
+            store,
+            workers,
+            "spatial semi-empirical onsets",
+            progress,
+            client,
+        )
 
-    margin = stable_margin(cl_config)
     _, phi_max = transfer_bounds([200.0], cl_config["psd"])
-    names = list(params["network"]["populations"])
     spectra_frames, theory_frames, stability_frames, sweep_frames, rows = [], [], [], [], []
-    predictions = {}
+    predicted = {}
     for s, th in zip(plan.settings, theory):
         th_table, st_table = th["spectra"], th["stability"]
         point = stability = theory_arrays(th, names)
@@ -849,14 +860,17 @@ def run_spatial(
         }
         theory_frames.append(th_table.assign(**{k: v for k, v in head.items() if k != "g"}))
         stability_frames.append(st_table.assign(**head))
-        g_onset = onset_columns("g", onsets[(s.label, "g")], semi[(s.label, "g")])
-        c_onset = (
-            onset_columns(s.control, onsets[(s.label, s.control)], semi[(s.label, s.control)])
-            if s.control
-            else {}
-        )
+        g_onset = c_onset = {}
+        if predictions:
+            g_onset = onset_columns("g", onsets[(s.label, "g")], semi[(s.label, "g")])
+            if s.control:
+                c_onset = onset_columns(
+                    s.control, onsets[(s.label, s.control)], semi[(s.label, s.control)]
+                )
         lam = np.asarray(stability["crossing_lif"], float)
         for sim_name in plan.simulators:
+            if (s.label, sim_name) not in measured:
+                continue
             sim = measured[(s.label, sim_name)]
             spectra_frames.append(sim["spectra"].assign(simulator=sim_name, **head))
             summary = sim["summary"].assign(simulator=sim_name, **head)
@@ -914,12 +928,12 @@ def run_spatial(
             )
             sweep.loc[sel, f"{x_name}_c_sim"] = sign * m["g_c"]
             sweep.loc[sel, f"{x_name}_c_sim_se"] = m["g_c_se"]
-            predictions[f"measured {sim_name} {name}"] = sign * m["g_c"]
+            predicted[f"measured {sim_name} {name}"] = sign * m["g_c"]
     for tag, label in (("lif", "LIF theory"), ("rate", "rate model"), ("semi", "semi-empirical")):
         col = f"{x_name}_c_{tag}"
         if col in sweep:
             values = sweep[col].dropna().unique()
-            predictions[label] = float(values[0]) if values.size else math.nan
+            predicted[label] = float(values[0]) if values.size else math.nan
     comparison = judged_spatial_table(rows)
     shown = _shown_setting(sweep)
     raster_data = {}
@@ -931,7 +945,7 @@ def run_spatial(
         stability=pd.concat(stability_frames, ignore_index=True),
         sweep=sweep,
         comparison=comparison,
-        predictions=predictions,
+        predictions=predicted,
         raster=raster_data,
         control_label=_control_label(control),
         shown_setting=shown,

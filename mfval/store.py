@@ -43,8 +43,9 @@ versions; the store adds a fingerprint of the *source code* that computes
 the entry, so that an edited simulation or theory never reuses a stale
 result. The fingerprint of a kind is a sha256 over the relative paths and
 bytes of every ``*.py`` file of the packages in :data:`CODE_PACKAGES`
-(``theory`` entries: ``theory/``; ``network`` and ``transfer`` entries:
-``theory/`` and ``simulation/``, which holds the specs, backends and
+(``theory``, ``spatial_theory`` and ``spatial_onset`` entries: ``theory/``;
+``network`` and ``transfer`` entries: ``theory/`` and ``simulation/``, which
+holds the specs, backends and
 measurements; an unknown kind: both). The granularity is the package: any
 edit of any file of those packages (a docstring included) recomputes the
 entries of that kind. This over-invalidates on purpose: a finer,
@@ -96,6 +97,8 @@ STALE_TMP_AGE = 3600.0
 #: kind of entry -> packages whose source code computes it (see module docstring)
 CODE_PACKAGES: dict[str, tuple[str, ...]] = {
     "theory": ("mfval.theory",),
+    "spatial_theory": ("mfval.theory",),
+    "spatial_onset": ("mfval.theory",),
     "network": ("mfval.theory", "mfval.simulation"),
     "transfer": ("mfval.theory", "mfval.simulation"),
 }

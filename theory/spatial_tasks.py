@@ -47,6 +47,10 @@ def ring_setting(ring: dict) -> dict:
     return {"ring_length": L, "radii": [float(r) for r in radii], "n_modes": int(ring["n_modes"])}
 
 
+def _radii_mm(ring: dict) -> str:
+    return "/".join(f"{r * 1e3:g}" for r in ring["radii"])
+
+
 def _transfer_data(transfer_data):
     """(f_data, N_data) or (f_data, N_data, se_re, se_im) as arrays (Hz, Hz/V)."""
     if transfer_data is None:
@@ -155,7 +159,8 @@ def spatial_theory_task(
     )
     label = (
         f"spatial theory mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV "
-        f"L={ring['ring_length'] * 1e3:g} mm" + ("" if g is None else f" g={g:g}")
+        f"L={ring['ring_length'] * 1e3:g} mm R={_radii_mm(ring)} mm"
+        + ("" if g is None else f" g={g:g}")
     )
     return Task(
         kind="spatial_theory",
@@ -247,5 +252,8 @@ def spatial_onset_task(
             "n_draws": int(n_draws),
             "seed": int(seed),
         },
-        label=f"spatial onset {control} mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV",
+        label=f"spatial onset along {control} mu={mu * 1e3:g} mV sigma={sigma * 1e3:g} mV "
+        f"R={_radii_mm(ring)} mm"
+        + ("" if g is None else f" g={g:g}")
+        + ("" if transfer_data is None else " (semi-empirical)"),
     )
