@@ -105,8 +105,10 @@ from mfval.theory.nnmt_compat import lif_exp, nnmt
 #: control parameters of :func:`spatial_onset`
 CONTROLS: tuple[str, ...] = ("g", "radius_ratio", "delay")
 
-#: default frequency grid (Hz) of the Nyquist search: start, stop (excluded), step
-NYQUIST_GRID = (0.0, 1000.0, 1.0)
+#: default frequency grid (Hz) of the Nyquist search: (start, stop (excluded), step) parts;
+#: 1 Hz up to 300 Hz (every crossing of the g and width-ratio sweeps, 196-235 Hz), 5 Hz
+#: above (short delays): nnmt's N above ~255 Hz needs mpmath (~20 ms per frequency)
+NYQUIST_GRID = ((0.0, 300.0, 1.0), (300.0, 1000.0, 5.0))
 
 #: default largest wave number (1/m) of the ring modes and of the continuous-k search
 K_MAX = 200e3
@@ -492,7 +494,10 @@ def _working_point(mu, sigma, network, fit_frequencies):
 
 
 def _nyquist_frequencies(frequencies) -> np.ndarray:
-    f = np.arange(*NYQUIST_GRID) if frequencies is None else np.asarray(frequencies, float)
+    if frequencies is None:
+        f = np.concatenate([np.arange(*part) for part in NYQUIST_GRID])
+    else:
+        f = np.asarray(frequencies, float)
     if f.ndim != 1 or f.size < 2 or np.any(np.diff(f) <= 0) or f[0] < 0:
         raise ValueError(
             f"nyquist_frequencies must increase strictly from >= 0 Hz, got {f[:5]!r}..."
