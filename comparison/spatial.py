@@ -803,7 +803,6 @@ def run_spatial(
     the open-loop run of the semi-empirical one): the judged rows do not use them.
     """
     from mfval.comparison.closed_loop import load_closed_loop_config, transfer_bounds
-    from mfval.comparison.sweep import estimate_onset
     from mfval.store import ResultStore
     from mfval.tasks import run_tasks
 
@@ -906,29 +905,24 @@ def run_spatial(
             a, b = (measured[(s.label, x)] for x in plan.simulators)
             rows += simulator_rows(s, a, b, config, names)
     sweep = pd.concat(sweep_frames, ignore_index=True)
-    # measured onset along the control (or g): order parameter extrapolated to 1/R = 0
+    # measured onset along the control (or g): the bracket between the last asynchronous
+    # and the first oscillating setting, scanning from the stable side
     control = plan.settings[0].control
     x_name = control or "g"
+    sweep["rate_at_working_point"] = _rate_stable(sweep, cl_config)
     for sim_name in plan.simulators:
         for name in names:
             sel = (sweep["simulator"] == sim_name) & (sweep["population"] == name)
             part = sweep[sel]
-            x = part["control_value"] if control else part["g"]
-            if x.nunique() < 3:
+            x = (part["control_value"] if control else part["g"]).to_numpy(float)
+            if np.unique(x).size < 2:
                 continue
-            sign = -1.0 if control == "radius_ratio" else 1.0  # increasing towards instability
-            stable = (part["state_lif"] != "unstable").to_numpy() & _rate_stable(part, cl_config)
-            m = estimate_onset(
-                sign * x.to_numpy(float),
-                part["order_parameter"],
-                part["order_parameter_se"],
-                stable,
-                part["peak_frequency_hz"],
-                part["peak_frequency_se_hz"],
-            )
-            sweep.loc[sel, f"{x_name}_c_sim"] = sign * m["g_c"]
-            sweep.loc[sel, f"{x_name}_c_sim_se"] = m["g_c_se"]
-            predicted[f"measured {sim_name} {name}"] = sign * m["g_c"]
+            towards_unstable = -1.0 if control == "radius_ratio" else 1.0
+            m = measured_onset(x, part["rate_at_working_point"].to_numpy(bool), towards_unstable)
+            sweep.loc[sel, f"{x_name}_c_sim"] = m["value"]
+            sweep.loc[sel, f"{x_name}_c_sim_se"] = m["half_width"] / math.sqrt(3)
+            sweep.loc[sel, f"{x_name}_c_sim_bracket"] = m["bracket"]
+            predicted[f"measured {sim_name} {name}"] = m["value"]
     for tag, label in (("lif", "LIF theory"), ("rate", "rate model"), ("semi", "semi-empirical")):
         col = f"{x_name}_c_{tag}"
         if col in sweep:
@@ -950,6 +944,30 @@ def run_spatial(
         control_label=_control_label(control),
         shown_setting=shown,
     )
+
+
+def measured_onset(values, asynchronous, towards_unstable: float = 1.0) -> dict:
+    """Onset of the simulated oscillation along a control: a bracket of two settings.
+
+    Scanning the settings from the stable side (``towards_unstable`` = +1: the
+    control grows towards the instability, -1: it shrinks), the onset lies
+    between the last setting still ``asynchronous`` (the a-priori criterion of
+    the closed-loop sweep: the rate at its working point, :func:`_rate_stable`)
+    and the next one. Returns ``value`` (the bracket's midpoint), ``half_width``
+    (its SE is half_width / sqrt(3), a uniform distribution inside it) and
+    ``bracket`` (text); nan where all or no settings are asynchronous or the
+    first setting is not.
+    """
+    x = np.asarray(values, float)
+    ok = np.asarray(asynchronous, bool)
+    order = np.argsort(towards_unstable * x, kind="stable")
+    x, ok = x[order], ok[order]
+    nan = {"value": math.nan, "half_width": math.nan, "bracket": ""}
+    if ok.all() or not ok.any() or not ok[0]:
+        return nan
+    i = int(np.argmin(ok))  # the first oscillating setting
+    a, b = x[i - 1], x[i]
+    return {"value": (a + b) / 2, "half_width": abs(b - a) / 2, "bracket": f"{a:g}..{b:g}"}
 
 
 def _rate_stable(part: pd.DataFrame, cl_config: dict) -> np.ndarray:

@@ -139,3 +139,16 @@ def test_simulator_rows_pass_equal_and_fail_different_spectra():
     c = _sim(lambda p, n, f: 1.5, 0.05)
     different = simulator_rows(Setting(5.0), a, c, config, ["E", "I"])
     assert all(r["p_value"] < 1e-6 for r in different)
+
+
+def test_measured_onset_is_the_bracket_from_the_stable_side():
+    from mfval.comparison.spatial import measured_onset
+
+    ratio = [0.35, 0.5, 0.8, 1.0]
+    m = measured_onset(ratio, [False, False, True, True], towards_unstable=-1.0)
+    assert m["value"] == pytest.approx(0.65) and m["half_width"] == pytest.approx(0.15)
+    assert m["bracket"] == "0.8..0.5"
+    g = measured_onset([4.0, 4.5, 5.0], [True, True, False])
+    assert m and g["value"] == pytest.approx(4.75)
+    assert math.isnan(measured_onset(ratio, [True] * 4, -1.0)["value"])
+    assert math.isnan(measured_onset(ratio, [True, True, False, True], -1.0)["value"])
