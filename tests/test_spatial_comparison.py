@@ -151,4 +151,6 @@ def test_measured_onset_is_the_bracket_from_the_stable_side():
     g = measured_onset([4.0, 4.5, 5.0], [True, True, False])
     assert m and g["value"] == pytest.approx(4.75)
     assert math.isnan(measured_onset(ratio, [True] * 4, -1.0)["value"])
-    assert math.isnan(measured_onset(ratio, [True, True, False, True], -1.0)["value"])
+    assert math.isnan(measured_onset(ratio, [True, True, True, False], -1.0)["value"])
+    first = measured_onset(ratio, [True, True, False, True], -1.0)  # the first transition
+    assert first["bracket"] == "1..0.8"
