@@ -120,7 +120,12 @@ def test_planted_width_error_fails_spatial_rows_only(planted):
         "spatial_psd_aggregate",
         "spatial_psd_rate_model",
         "spatial_psd_rate_model_aggregate",
+        "spatial_psd_chi2",
+        "spatial_psd_rate_model_chi2",
         "spatial_peak_mode",
         "spatial_peak_frequency",
     }
     assert (failed["mode"].fillna(1) >= 1).all()  # the k = 0 mode does not see it
+    # the rates, which every other protocol checks, stay at the theory on the stable side
+    rates = c[(c["quantity"] == "spatial_rate") & (c["setting"] == SETTINGS["stable"])]
+    assert (rates["verdict"] == VERDICT_PASS).all(), _show(rates)
