@@ -102,6 +102,11 @@ GRADED_PLANTS: dict[str, GradedKind] = {
         "factor on the simulated membrane time constant (network and transfer protocols)",
         lambda size: _options(network={"tau_m_scale": size}, transfer={"tau_m_scale": size}),
     ),
+    "ring_inhibitory_width_scale": GradedKind(
+        "simulation",
+        "factor on the simulated inhibitory boxcar half-width R_I (spatial protocol)",
+        lambda size: _options(spatial={"radius_scale": (1.0, size)}),
+    ),
     "rate_scale": GradedKind("network measurement", "factor on the simulated rates and SEs"),
     "tf_gain": GradedKind(
         "transfer measurement", "factor on the estimated N(f) (amplitude calibration)"
