@@ -144,7 +144,6 @@ def main(args: argparse.Namespace) -> int:
         load_spatial_config,
         run_spatial,
         spatial_tasks,
-        write_spatial_outputs,
     )
     from mfval.store import ResultStore
     from mfval.tasks import scheduler_client
@@ -182,3 +181,43 @@ def main(args: argparse.Namespace) -> int:
         print(result.summary())
         print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_CHECKS_FAILED if result.failed() else 0
+
+
+def write_spatial_outputs(result, out, figure: bool = True) -> list:
+    """Write the tables (and the figure) of ``mfval spatial`` into ``out``; returns the paths."""
+    from mfval.io import write_csv
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [
+        write_csv(result.spectra, out / "spatial_spectra.csv"),
+        write_csv(result.theory, out / "spatial_theory.csv"),
+        write_csv(result.stability, out / "spatial_stability.csv"),
+        write_csv(result.sweep, out / "spatial_sweep.csv"),
+        write_csv(result.comparison, out / "spatial_comparison.csv"),
+    ]
+    if figure:
+        from mfval.figures.spatial import spatial_figure
+
+        sweep = result.sweep.copy()
+        control = sweep["control"].iloc[0]
+        sweep["control_value"] = sweep["control_value"] if control else sweep["g"]
+        stable = sweep[sweep["state_lif"] == "stable"]
+        shown = stable["setting"].iloc[-1] if len(stable) else result.shown_setting
+        sim = result.spectra[
+            (result.spectra["setting"] == shown)
+            & (result.spectra["simulator"] == result.spectra["simulator"].iloc[0])
+        ]
+        th = result.theory[result.theory["setting"] == shown]
+        predictions = {k: v for k, v in result.predictions.items() if not k.startswith("measured")}
+        paths += spatial_figure(
+            result.raster,
+            sim,
+            th,
+            result.stability,
+            sweep[sweep["simulator"] == sweep["simulator"].iloc[0]],
+            result.control_label,
+            predictions,
+            out / "spatial",
+        )
+    return paths
