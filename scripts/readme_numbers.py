@@ -350,10 +350,14 @@ def generated_values(root: Path = ROOT) -> dict[str, str]:
 def render(text: str, values: dict[str, str]) -> tuple[str, list[str]]:
     """``text`` with every marker filled from ``values``; also the names that changed.
 
-    A table (a value with several lines) goes on lines of its own between the markers.
+    A table (a value with several lines) goes on lines of its own between the markers; a
+    value quoted as code (between backticks inside the markers) stays quoted.
 
     >>> render("n = <!-- generated:n -->7<!-- /generated -->.", {"n": "8"})
     ('n = <!-- generated:n -->8<!-- /generated -->.', ['n'])
+    >>> render("<!-- generated:id -->`a`<!-- /generated -->", {"id": "b"})[0]
+    '<!-- generated:id -->`b`<!-- /generated -->'
+
     """
     changed = []
 
@@ -364,6 +368,8 @@ def render(text: str, values: dict[str, str]) -> tuple[str, list[str]]:
         new = values[name]
         if "\n" in new:
             new = "\n" + new + "\n"
+        elif len(match["text"]) > 1 and match["text"][0] == match["text"][-1] == "`":
+            new = f"`{new}`"  # a value quoted as code stays code
         if new != match["text"]:
             changed.append(name)
         return f"<!-- generated:{name} -->{new}<!-- /generated -->"
