@@ -21,28 +21,48 @@ from mfval.store import ResultStore
 params = load_params(None)
 point = tuple(float(x) for x in params["scan"]["stability_point"])  # (10, 10) mV, in V
 g_values = [5.0, 6.0, 7.0, 8.0, 9.0]
-sweep = run_sweep(params, point, g_values, ResultStore(), workers=2, progress=False, duration=2.0)
-print(sweep.table.round(3).to_string(index=False))
+sweep = run_sweep(
+    params,
+    point,
+    g_values,
+    ResultStore(),
+    workers=2,
+    progress=False,
+    duration=2.0,  # s of network per g (default 10 s)
+    transfer_duration=1.0,  # s of open loop for the semi-empirical prediction (default 4 s)
+)
+columns = ["g", "population", "rate_hz", "band_ratio", "band_ratio_se", "stable"]
+print(sweep.table[columns].round(3).to_string(index=False))
 
 # %%
-# The order parameter against g, and the predicted onsets.
-fig, ax = plt.subplots(figsize=(5, 3.4), constrained_layout=True)
-ratio = [c for c in sweep.table.columns if c.startswith("ratio") and not c.endswith("_se")][0]
-for population, rows in sweep.table.groupby("population"):
-    ax.errorbar(rows["g"], rows[ratio], 2 * rows[ratio + "_se"], fmt="o-", label=population)
-for (name, prediction), color in zip(sweep.predictions.items(), ["C2", "C3", "C4"]):
-    ax.axvline(
-        prediction["g_c"], color=color, ls="--", label=f"{name}: g_c = {prediction['g_c']:.2f}"
+# The order parameter against g, with the LIF theory's prediction of it, and the
+# predicted onsets.
+fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+for (population, rows), color in zip(sweep.table.groupby("population"), ["C0", "C1"]):
+    ax.errorbar(
+        rows["g"],
+        rows["band_ratio"],
+        2 * rows["band_ratio_se"],
+        fmt="o",
+        color=color,
+        label=f"simulation {population}",
     )
+    ax.plot(rows["g"], rows["theory_band_ratio_lif"], "-", color=color, lw=1)
+for (name, prediction), color in zip(sweep.predictions.items(), ["C2", "C3", "C4"]):
+    ax.axvline(prediction["g_c"], color=color, ls="--", label=f"{name}: {prediction['g_c']:.2f}")
 ax.set_yscale("log")
 ax.set_xlabel("relative inhibition g")
-ax.set_ylabel("band power / Poisson value")
+ax.set_ylabel("band power 100-400 Hz / (rate / N)")
 ax.legend(fontsize=7)
 
 # %%
-# Predicted and measured onsets (g_c, f*), with the verdicts of the onset rows.
+# Predicted and measured onsets, and the verdicts of the onset rows. The measured
+# onset extrapolates the order parameter's inverse from the last stable g values.
 for name, prediction in sweep.predictions.items():
-    print(f"{name}: g_c = {prediction['g_c']:.2f}, f* = {prediction['f_star']:.0f} Hz")
+    print(f"{name}: g_c = {prediction['g_c']:.2f}, f* = {float(prediction['f_star']):.0f} Hz")
 for population, measured in sweep.measured.items():
-    print(f"measured ({population}): {measured}")
+    print(
+        f"measured ({population}): g_c = {measured['g_c']:.2f} +- {measured['g_c_se']:.2f}, "
+        f"f* = {measured['f_star']:.0f} Hz"
+    )
 print(sweep.comparison[["quantity", "population", "theory", "simulation", "verdict"]])

@@ -258,6 +258,35 @@ class RecordsDirective(Directive):
         return out
 
 
+# -- gallery -----------------------------------------------------------------------------------
+
+
+class GalleryOrder:
+    """Order of the gallery's examples: a user's path through the suite; others after, by name.
+
+    Used as ``sphinx_gallery_conf["within_subsection_order"]``.
+    """
+
+    ORDER = (
+        "plot_figure5.py",
+        "plot_transfer_function.py",
+        "plot_closed_loop_spectra.py",
+        "plot_g_sweep.py",
+        "plot_changed_parameters.py",
+        "plot_planted_error.py",
+    )
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename) -> tuple[int, str]:
+        name = Path(filename).name
+        return (self.ORDER.index(name) if name in self.ORDER else len(self.ORDER), name)
+
+    def __repr__(self) -> str:  # sphinx-gallery compares configurations by repr
+        return f"<GalleryOrder {len(self.ORDER)}>"
+
+
 # -- docstrings ------------------------------------------------------------------------------
 
 _LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
@@ -267,7 +296,7 @@ def plain_bars(app, what, name, obj, options, lines) -> None:
     """Docstrings write absolute values as ``|x|``; escape the bars outside literals and
     tables, so that reStructuredText does not read them as substitutions."""
     for i, line in enumerate(lines):
-        if "|" not in line or line.lstrip().startswith(("|", "+")):
+        if "|" not in line or line.lstrip().startswith(("| ", "+-", "+=")):  # tables
             continue
         parts = _LITERAL.split(line)
         lines[i] = "".join(p if j % 2 else p.replace("|", "\\|") for j, p in enumerate(parts))
