@@ -147,6 +147,12 @@ def load_validation(
     ParameterError
         Naming the file, the key and the value of a missing, unknown
         (e.g. misspelled) or bad entry.
+
+    Examples
+    --------
+    >>> config = load_validation()  # params/validation.yaml and its expected deviations
+    >>> config.family_wise_alpha
+    0.01
     """
     path = Path(path) if path is not None else default_params_path("validation.yaml")
     raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"))

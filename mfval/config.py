@@ -179,7 +179,13 @@ def require_positive(name: str, value, unit: str = "") -> None:
 
 
 def default_params_path(name: str = "default.yaml") -> Path:
-    """Path of a parameter file shipped in the ``params`` package."""
+    """Path of a parameter file shipped in the ``params`` package.
+
+    Examples
+    --------
+    >>> default_params_path().name
+    'default.yaml'
+    """
     return Path(str(resources.files("mfval.params").joinpath(name)))
 
 

@@ -227,7 +227,13 @@ def check_name(what: str, value: Any, source: str = "results store") -> str:
 
 
 def sharing_mode(shared: str | None = None) -> str:
-    """``"private"`` or ``"group"``: the argument, else ``$MFVAL_STORE_SHARED``, else private."""
+    """``"private"`` or ``"group"``: the argument, else ``$MFVAL_STORE_SHARED``, else private.
+
+    Examples
+    --------
+    >>> sharing_mode("group")
+    'group'
+    """
     source = "ResultStore(shared=...)"
     if shared is None:
         shared, source = os.environ.get("MFVAL_STORE_SHARED", ""), "MFVAL_STORE_SHARED"

@@ -27,8 +27,7 @@ def module_names() -> list[str]:
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     names = []
     for package in config["tool"]["setuptools"]["packages"]:
-        spec = importlib.util.find_spec(package)
-        folder = Path(next(iter(spec.submodule_search_locations)))
+        folder = Path(next(iter(importlib.import_module(package).__path__)))
         for f in sorted(folder.glob("*.py")):
             if f.stem == "__main__":
                 continue

@@ -128,8 +128,7 @@ def installed_packages() -> list[str]:
 
 def package_modules(package: str) -> list[str]:
     """The modules of ``package`` (found through importlib, so editable installs work)."""
-    spec = importlib.util.find_spec(package)
-    folder = Path(next(iter(spec.submodule_search_locations)))
+    folder = Path(next(iter(importlib.import_module(package).__path__)))
     skip = {"__init__", "__main__"}  # __main__ runs the command on import
     return sorted(f"{package}.{f.stem}" for f in folder.glob("*.py") if f.stem not in skip)
 

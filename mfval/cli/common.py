@@ -194,7 +194,18 @@ def positive_seconds(text: str) -> float:
 
 
 def number_option(option: str, check: str = "", unit: str = "") -> Callable[[str], float]:
-    """argparse type: a finite number; ``check`` "positive", "nonnegative" or "" (any)."""
+    """argparse type: a finite number; ``check`` "positive", "nonnegative" or "" (any).
+
+    Examples
+    --------
+    >>> duration = number_option("--duration", "positive", "s")
+    >>> duration("2")
+    2.0
+    >>> duration("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: --duration '-1': expected a positive finite number in s
+    """
     wanted = {"positive": "a positive", "nonnegative": "a non-negative", "": "a"}[check]
     suffix = f" in {unit}" if unit else ""
 
@@ -219,7 +230,13 @@ def number_option(option: str, check: str = "", unit: str = "") -> Callable[[str
 
 
 def integer_option(option: str, minimum: int, maximum: int) -> Callable[[str], int]:
-    """argparse type: an integer in [minimum, maximum] (decimal digits, e.g. ``12345``)."""
+    """argparse type: an integer in [minimum, maximum] (decimal digits, e.g. ``12345``).
+
+    Examples
+    --------
+    >>> integer_option("--workers", 0, 64)("3")
+    3
+    """
 
     def parse(text: str) -> int:
         try:
