@@ -35,8 +35,8 @@ columns = ["g", "population", "rate_hz", "band_ratio", "band_ratio_se", "stable"
 print(sweep.table[columns].round(3).to_string(index=False))
 
 # %%
-# The order parameter against g, with the LIF theory's prediction of it, and the
-# predicted onsets.
+# The order parameter against g (points), the LIF theory's prediction of it below
+# its onset (lines), and the predicted onsets (dashed).
 fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
 for (population, rows), color in zip(sweep.table.groupby("population"), ["C0", "C1"]):
     ax.errorbar(
@@ -47,7 +47,8 @@ for (population, rows), color in zip(sweep.table.groupby("population"), ["C0", "
         color=color,
         label=f"simulation {population}",
     )
-    ax.plot(rows["g"], rows["theory_band_ratio_lif"], "-", color=color, lw=1)
+    below = rows[rows["g"] < sweep.predictions["LIF theory"]["g_c"]]  # linear response
+    ax.plot(below["g"], below["theory_band_ratio_lif"], "-", color=color, lw=1)
 for (name, prediction), color in zip(sweep.predictions.items(), ["C2", "C3", "C4"]):
     ax.axvline(prediction["g_c"], color=color, ls="--", label=f"{name}: {prediction['g_c']:.2f}")
 ax.set_yscale("log")

@@ -22,6 +22,8 @@ clean = run_validation(
 )
 planted = replant(clean, params, "tf_gain=1.05")
 
+# (``replant`` judges the network and transfer-function rows again; the
+# closed-loop rows of the clean run are not part of the replanted table.)
 for name, result in (("clean", clean), ("tf_gain=1.05", planted)):
     counts = result.comparison["verdict"].value_counts()
     print(f"{name}: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail")
