@@ -158,7 +158,10 @@ def calibration_rows(calibration: dict) -> tuple[list[str], list[list[str]]]:
     the highest calibrated frequency.
     """
     entries = calibration.get("entries") or []
-    points = sorted({(e["mu_mV"], e["sigma_mV"]) for e in entries})
+    where = lambda e: (e.get("mu_mV"), e.get("sigma_mV"))  # noqa: E731
+    points = sorted(
+        {where(e) for e in entries}, key=lambda p: [math.inf if x is None else x for x in p]
+    )
     groups: dict = defaultdict(list)
     for e in entries:
         groups[(e["quantity"], e["population"])].append(e)
@@ -174,6 +177,7 @@ def calibration_rows(calibration: dict) -> tuple[list[str], list[list[str]]]:
         pop = str(population).replace(" (", ", ").replace(")", "")
         name = f"{QUANTITY_LABELS.get(quantity, quantity)} ({pop})"
         freqs = sorted({e["frequency_hz"] for e in group if e.get("frequency_hz") is not None})
+        group = [e for e in group if not freqs or e.get("frequency_hz") is not None]
         if not freqs:
             variants = [(name, lambda e: True)]
         else:
@@ -189,10 +193,12 @@ def calibration_rows(calibration: dict) -> tuple[list[str], list[list[str]]]:
         for label, keep in variants:
             cells = []
             for mu, sigma in points:
-                at = [e for e in group if (e["mu_mV"], e["sigma_mV"]) == (mu, sigma) and keep(e)]
+                at = [e for e in group if where(e) == (mu, sigma) and keep(e)]
                 cells.append(deviation_text(at) if at else "not calibrated")
             rows.append([label, *cells])
-    header = ["quantity (population)"] + [f"{point_label(*p)} mV" for p in points]
+    header = ["quantity (population)"] + [
+        "no working point" if None in p else f"{point_label(*p)} mV" for p in points
+    ]
     return header, rows
 
 
