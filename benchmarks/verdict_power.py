@@ -83,6 +83,13 @@ def main(argv=None) -> int:
         help="physical plants simulated at the first seed, comma-separated ('' for none)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "output" / "power")
+    parser.add_argument(
+        "--record",
+        type=Path,
+        default=None,
+        help="also write the record that README.md and the docs quote "
+        "(benchmarks/records/verdict_power.yaml; scripts/readme_numbers.py)",
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -217,7 +224,86 @@ def main(argv=None) -> int:
         print("\n## Physical plants, simulated (first seed)\n")
         print(weight.to_string(index=False))
     print(f"\n({time.perf_counter() - start:.0f} s)")
+    if args.record is not None:
+        write_record(args, seeds, config, alarms, power, weight, time.perf_counter() - start)
     return 0
+
+
+def write_record(args, seeds, config, alarms, power, weight, wall_s: float) -> None:
+    """The record of this run (provenance, false alarms, thresholds, physical plants), as YAML.
+
+    ``scripts/readme_numbers.py`` generates the README's and the documentation's
+    power tables from it; ``tests/test_docs_numbers.py`` fails when they differ.
+    """
+    import datetime
+    import shlex
+    import subprocess
+
+    import yaml
+
+    from mfval.theory.versions import software_versions
+
+    def commit() -> str:
+        run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    thresholds = []
+    for (planted, quantity), group in power.groupby(["planted", "quantity"], sort=False):
+        name, _, region = planted.partition("@")
+        every = group[group["caught"] == group["seeds"]]["size"]
+        some = group[group["caught"] > 0]
+        first = some.loc[some["size"].idxmin()] if len(some) else None
+        thresholds.append(
+            {
+                "planted": name,
+                "region": f"@{region}" if region else "",
+                "quantity": quantity,
+                "seeds": len(seeds),
+                "every_seed_from": float(every.min()) if len(every) else None,
+                "some_seed_from": None if first is None else float(first["size"]),
+                "some_seed_caught": 0 if first is None else int(first["caught"]),
+                "sizes": [float(x) for x in group["size"]],
+            }
+        )
+    judged = alarms.groupby("seed")["judged rows"].sum()
+    record = {
+        "record": {
+            "id": f"power-{datetime.date.today().isoformat()}-s{seeds[0]}-{seeds[-1]}",
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": "python benchmarks/verdict_power.py " + shlex.join(sys.argv[1:]),
+            "seeds": seeds,
+            "duration_scale": args.duration_scale,
+            "family_wise_alpha": float(config.family_wise_alpha),
+            "expected_deviations": [r["id"] for r in config.expected.records],
+            "wall_s": round(wall_s, 1),
+            "workers": args.workers,
+            "versions": {k: str(v) for k, v in software_versions().items()},
+            "git_commit": commit(),
+        },
+        "false_alarms": {
+            "judged_rows_per_seed": int(judged.max()) if len(judged) else 0,
+            "false_alarms": int(alarms["false alarms"].sum()),
+            "seeds_with_false_alarm": int(alarms.groupby("seed")["false alarms"].sum().gt(0).sum()),
+        },
+        "thresholds": thresholds,
+        "physical": [
+            {
+                "planted": row["planted"],
+                "description": row["planted"],
+                "seed": int(row["seed"]),
+                "rate_change_E": row["rate change % (E, per point)"],
+                "failed_rows": int(row["failed rows"]),
+                "failed_quantities": [q for q in row["failed quantities"].split(", ") if q],
+            }
+            for _, row in weight.iterrows()
+        ],
+    }
+    header = (
+        "# Measured false alarms and detection thresholds of the verdicts, written by\n"
+        "# `python benchmarks/verdict_power.py --record FILE`. Do not edit by hand: rerun.\n"
+    )
+    args.record.parent.mkdir(parents=True, exist_ok=True)
+    args.record.write_text(header + yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
 
 
 if __name__ == "__main__":

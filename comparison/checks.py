@@ -147,6 +147,12 @@ def load_validation(
     ParameterError
         Naming the file, the key and the value of a missing, unknown
         (e.g. misspelled) or bad entry.
+
+    Examples
+    --------
+    >>> config = load_validation()  # params/validation.yaml and its expected deviations
+    >>> config.family_wise_alpha
+    0.01
     """
     path = Path(path) if path is not None else default_params_path("validation.yaml")
     raw = read_yaml(path, (*VALIDATION_SECTIONS, "known_deviations"))
@@ -241,6 +247,16 @@ def row_test(
     ``dof`` (an SE estimated from dof + 1 independent units, e.g. a
     jackknife over few chunks) p comes from Student's t with ``dof`` degrees
     of freedom, whose heavier tails keep the false-alarm rate at its level.
+
+    Examples
+    --------
+    A difference of 0.3 with SE 0.1 and allowance 0.1 is 2 SE beyond the allowance:
+
+    >>> z, p = row_test(difference=0.3, sigma=0.1, allowance=0.1)
+    >>> round(z, 6), round(p, 4)
+    (2.0, 0.0455)
+    >>> row_test(0.05, 0.1, 0.1)  # inside the allowance
+    (0.0, 1.0)
     """
     if not (math.isfinite(difference) and sigma > 0 and math.isfinite(sigma)):
         return math.nan, math.nan
@@ -253,7 +269,13 @@ def row_test(
 
 
 def bonferroni_k(alpha: float, m: int) -> float:
-    """k with 2 (1 - Phi(k)) = alpha / m: inside k sigma + allowance, a row never fails."""
+    """k with 2 (1 - Phi(k)) = alpha / m: inside k sigma + allowance, a row never fails.
+
+    Examples
+    --------
+    >>> round(bonferroni_k(0.01, 1), 3), round(bonferroni_k(0.01, 200), 2)
+    (2.576, 4.06)
+    """
     return float(stats.norm.isf(alpha / (2 * max(m, 1))))
 
 
@@ -263,6 +285,12 @@ def holm(p_values, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     Valid under any dependence between the tests (the pointwise and the
     aggregate rows of one curve are strongly dependent). NaN p-values are
     not part of the family (never rejected; adjusted p NaN).
+
+    Examples
+    --------
+    >>> failed, p_holm = holm([0.001, 0.02, 0.5], 0.05)
+    >>> failed.tolist(), p_holm.round(3).tolist()
+    ([True, True, False], [0.003, 0.04, 0.5])
     """
     p = np.asarray(p_values, float)
     ok = np.isfinite(p)

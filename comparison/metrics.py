@@ -94,6 +94,11 @@ def detection_latency(dt: float, simulator: str = "brian2") -> float:
     (NEST's ``iaf_psc_exp`` records the step end t_{n+1} at which the
     crossing is detected and applies input currents at the step start: also
     a dt/2 lag of the detected crossing.)
+
+    Examples
+    --------
+    >>> detection_latency(1e-4)  # half a time step of 0.1 ms
+    5e-05
     """
     if simulator not in ("brian2", "nest"):
         raise ValueError(f"no detection latency known for simulator = {simulator!r}")
@@ -453,7 +458,14 @@ def comparison_table(
 
 
 def check_id(row) -> str:
-    """Readable id of one check, e.g. ``mu10-sigma10-rate-E`` or ``...-tf_phase-E-99.5Hz``."""
+    """Readable id of one check, e.g. ``mu10-sigma10-rate-E`` or ``...-tf_phase-E-99.5Hz``.
+
+    Examples
+    --------
+    >>> check_id({"kind": "point", "mu_mV": 10.0, "sigma_mV": 10.0, "quantity": "rate",
+    ...           "population": "E", "frequency_hz": float("nan")})
+    'mu10-sigma10-rate-E'
+    """
     if row.get("kind", "point") != "point":
         where = "all" if pd.isna(row["mu_mV"]) else f"mu{row['mu_mV']:g}-sigma{row['sigma_mV']:g}"
         pop = str(row["population"]).replace(" ", "")

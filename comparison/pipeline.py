@@ -48,7 +48,14 @@ class RunSettings:
 
 
 def marked_points(params: dict) -> list[tuple[float, float]]:
-    """The marked working points of the parameters (V)."""
+    """The marked working points of the parameters (V).
+
+    Examples
+    --------
+    >>> from mfval.config import load_params
+    >>> marked_points(load_params())
+    [(0.006, 0.006), (0.006, 0.012), (0.01, 0.01), (0.012, 0.012)]
+    """
     return [(float(m), float(s)) for m, s in params["scan"]["marked_points"]]
 
 
@@ -103,6 +110,11 @@ def interleave_structures(transfer: list, network: list) -> list:
     compiled structures: the transfer protocol's and the network protocol's,
     shared by the closed-loop chunks) are compiled at the same time rather
     than one after the other.
+
+    Examples
+    --------
+    >>> interleave_structures(["t1", "t2", "t3"], ["n1"])
+    ['t1', 'n1', 't2', 't3']
     """
     out = []
     for i in range(max(len(transfer), len(network))):

@@ -199,6 +199,13 @@ def parse_plant(text: str) -> GradedPlant | None:
     ParameterError
         Naming ``planted`` and the text, for an unknown name, a malformed or
         non-finite size, a scale that is not positive, or a band with F1 > F2.
+
+    Examples
+    --------
+    >>> parse_plant("tf_gain=1.05@6,6")
+    GradedPlant(name='tf_gain', size=1.05, point_mV=(6.0, 6.0), band_hz=None)
+    >>> parse_plant("none") is None
+    True
     """
     if text in PLANTED_ERRORS:
         return None
@@ -302,6 +309,15 @@ def plant_options(planted: str, protocol: str, mu: float, sigma: float) -> dict:
 
     The one entry every protocol's tasks are built from: a named error's options,
     or a graded error's at the working point ({} where it does not act).
+
+    Examples
+    --------
+    A physical plant changes the spec of a simulation; a measurement plant does not:
+
+    >>> plant_options("exc_weight_scale=1.02", "network", 0.01, 0.01)
+    {'weight_scale_exc': 1.02}
+    >>> plant_options("tf_gain=1.05", "transfer", 0.01, 0.01)
+    {}
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got protocol = {protocol!r}")

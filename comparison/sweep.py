@@ -117,6 +117,7 @@ def sweep_tasks(
     duration: float | None = None,
     config: dict | None = None,
     simulator: str = "brian2",
+    transfer_duration: float | None = None,
 ) -> tuple[list, list, list]:
     """(theory tasks, closed-loop chunk sets, simulation tasks) of :func:`run_sweep`.
 
@@ -158,6 +159,7 @@ def sweep_tasks(
             task_seed(run_seed, "transfer semi-empirical", mu, sigma),
             frequencies=f_semi,
             simulator=simulator,
+            duration=transfer_duration,
         )
     ] + [t for c in chunked for t in c.tasks]
     return theory_tasks, chunked, sim_tasks
@@ -175,6 +177,7 @@ def run_sweep(
     duration: float | None = None,
     config: dict | None = None,
     simulator: str = "brian2",
+    transfer_duration: float | None = None,
 ) -> SweepResult:
     """Run (or read from the store) the sweep; see the module docstring.
 
@@ -196,6 +199,9 @@ def run_sweep(
         :func:`mfval.comparison.closed_loop.load_closed_loop_config`.
     simulator : {"brian2", "nest"}
         Simulator of the closed-loop and open-loop runs.
+    transfer_duration : float, optional
+        Analysis window of the open-loop run of the semi-empirical prediction, s
+        (default ``simulation.transfer_duration``; shorter: larger SE).
     """
     store = store or ResultStore()
     config = config or load_closed_loop_config()
@@ -203,7 +209,7 @@ def run_sweep(
     run_seed = int(params["simulation"]["seed"] if seed is None else seed)
     g_values = [float(g) for g in g_values]
     theory_tasks, chunked, sim_tasks = sweep_tasks(
-        params, point, g_values, seed, duration, config, simulator
+        params, point, g_values, seed, duration, config, simulator, transfer_duration
     )
     theory = run_tasks(theory_tasks, store, workers, "sweep theory", progress, client)
     sims = run_tasks(sim_tasks, store, workers, "sweep simulation", progress, client)

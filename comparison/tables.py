@@ -17,6 +17,14 @@ def markdown_table(df: pd.DataFrame, floatfmt: str = ".3g", nan: str = "") -> st
 
     Floats are written with ``format(value, floatfmt)``, NaN as ``nan``;
     everything else with ``str``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> print(markdown_table(pd.DataFrame({"rate_hz": [12.345], "population": ["E"]})))
+    | rate_hz | population |
+    |---|---|
+    | 12.3 | E |
     """
 
     def cell(value):

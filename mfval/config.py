@@ -157,7 +157,13 @@ class ParameterError(ValueError):
 
 
 def one_line(text: str) -> str:
-    """``text`` with control characters (newlines, tabs, ...) escaped: one line of a message."""
+    """``text`` with control characters (newlines, tabs, ...) escaped: one line of a message.
+
+    Examples
+    --------
+    >>> print(one_line("two\\nlines"))
+    two\\nlines
+    """
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
@@ -173,7 +179,13 @@ def require_positive(name: str, value, unit: str = "") -> None:
 
 
 def default_params_path(name: str = "default.yaml") -> Path:
-    """Path of a parameter file shipped in the ``params`` package."""
+    """Path of a parameter file shipped in the ``params`` package.
+
+    Examples
+    --------
+    >>> default_params_path().name
+    'default.yaml'
+    """
     return Path(str(resources.files("mfval.params").joinpath(name)))
 
 
@@ -338,6 +350,11 @@ def quantity(
         Naming the file, the key and the entry: not a ``{value, unit}``
         mapping, unknown unit, unit of another dimension, not numeric, wrong
         shape, not finite, or failing the check.
+
+    Examples
+    --------
+    >>> quantity("my.yaml", "tau_m", {"value": 5.0, "unit": "ms"}, "s")
+    0.005
     """
     spec = dimension if isinstance(dimension, Spec) else Spec(dimension, "any")
     if not isinstance(entry, dict) or "value" not in entry or "unit" not in entry:
@@ -408,6 +425,15 @@ def number(file: str | Path, key: str, value: Any, check: str = "nonnegative") -
     ------
     ParameterError
         If the value is missing, not a number, not finite, or fails the check.
+
+    Examples
+    --------
+    >>> number("my.yaml", "k", 3)
+    3.0
+    >>> number("my.yaml", "k", -1)
+    Traceback (most recent call last):
+    ...
+    mfval.config.ParameterError: my.yaml: parameter 'k' = -1: expected a non-negative finite number
     """
     try:
         result = float(value)
@@ -444,6 +470,12 @@ def load_params(path: str | Path | None = None) -> dict:
     ------
     ParameterError
         Naming the file, the key and the value of the first problem found.
+
+    Examples
+    --------
+    >>> params = load_params()  # params/default.yaml, in SI units
+    >>> params["network"]["tau_m"], params["simulation"]["dt"]
+    (0.005, 0.0001)
     """
     path = Path(path) if path is not None else default_params_path()
     raw = read_raw(path)
@@ -496,6 +528,12 @@ def analysis_frequencies(params: dict) -> np.ndarray:
     Computed exactly as ``nnmt.models.Basic`` does (``np.arange`` over angular
     frequencies from f_min to f_max, f_max excluded), so that the seed
     example's numbers are reproduced: 1, 2, ..., 199 Hz for the defaults.
+
+    Examples
+    --------
+    >>> f = analysis_frequencies(load_params())  # nnmt's np.arange: f_max excluded
+    >>> float(f[0]), float(f[-1]), len(f)
+    (1.0, 199.0, 199)
     """
     ana = params["analysis"]
     omegas = np.arange(2 * np.pi * ana["f_min"], 2 * np.pi * ana["f_max"], 2 * np.pi * ana["df"])
@@ -503,7 +541,14 @@ def analysis_frequencies(params: dict) -> np.ndarray:
 
 
 def scan_points(params: dict) -> list[tuple[float, float]]:
-    """All (mu, sigma) pairs of the scan grid in V, mu-major order."""
+    """All (mu, sigma) pairs of the scan grid in V, mu-major order.
+
+    Examples
+    --------
+    >>> points = scan_points(load_params())
+    >>> len(points), points[0]
+    (16, (0.006, 0.006))
+    """
     return [(float(m), float(s)) for m in params["scan"]["mu"] for s in params["scan"]["sigma"]]
 
 
@@ -522,6 +567,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def stable_hash(*objects: Any) -> str:
-    """Hex digest (sha256, 24 chars) of plain data, independent of dict order."""
+    """Hex digest (sha256, 24 chars) of plain data, independent of dict order.
+
+    Examples
+    --------
+    >>> stable_hash("network", 1) == stable_hash("network", 1) != stable_hash("network", 2)
+    True
+    """
     text = json.dumps(_jsonable(list(objects)), sort_keys=True, allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]

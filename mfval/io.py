@@ -44,7 +44,18 @@ def write_csv(df, path: str | Path) -> Path:
 
 
 def write_text(text: str, path: str | Path) -> Path:
-    """Write text atomically."""
+    """Write text atomically.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = write_text("hello", Path(folder.name) / "note.txt")
+    >>> path.read_text()
+    'hello'
+    >>> folder.cleanup()
+    """
     return write_atomic(path, lambda tmp: tmp.write_text(text))
 
 

@@ -205,6 +205,15 @@ def check_name(what: str, value: Any, source: str = "results store") -> str:
     mfval.config.ParameterError
         If ``value`` could name a path outside its folder (``/``, ``..``),
         a hidden file, or is empty or too long.
+
+    Examples
+    --------
+    >>> check_name("kind", "network")
+    'network'
+    >>> check_name("key", "../etc")
+    Traceback (most recent call last):
+    ...
+    mfval.config.ParameterError: results store: parameter 'key' = '../etc': ...
     """
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value) or ".." in value:
         raise ParameterError(
@@ -218,7 +227,13 @@ def check_name(what: str, value: Any, source: str = "results store") -> str:
 
 
 def sharing_mode(shared: str | None = None) -> str:
-    """``"private"`` or ``"group"``: the argument, else ``$MFVAL_STORE_SHARED``, else private."""
+    """``"private"`` or ``"group"``: the argument, else ``$MFVAL_STORE_SHARED``, else private.
+
+    Examples
+    --------
+    >>> sharing_mode("group")
+    'group'
+    """
     source = "ResultStore(shared=...)"
     if shared is None:
         shared, source = os.environ.get("MFVAL_STORE_SHARED", ""), "MFVAL_STORE_SHARED"
@@ -417,7 +432,19 @@ class ResultStore:
         return path
 
     def get_or_compute(self, kind: str, key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
-        """Return ``(result, was_cached)``; compute and store it if absent."""
+        """Return ``(result, was_cached)``; compute and store it if absent.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = ResultStore(folder.name)
+        >>> store.get_or_compute("demo", "answer", lambda: 42)
+        (42, False)
+        >>> store.get_or_compute("demo", "answer", lambda: 0)  # read back, not computed again
+        (42, True)
+        >>> folder.cleanup()
+        """
         value = self.get(kind, key)
         if value is not None:
             return value, True

@@ -266,6 +266,11 @@ def is_local_host(host: str) -> bool:
     True for loopback addresses, ``localhost`` and this host's own names and
     addresses. A name is resolved (DNS) and must resolve to local addresses
     only; a name that does not resolve is not local. No connection is made.
+
+    Examples
+    --------
+    >>> is_local_host("127.0.0.1"), is_local_host("localhost")
+    (True, True)
     """
     import ipaddress
     import socket
@@ -509,5 +514,12 @@ def task_seed(run_seed: int, kind: str, mu: float, sigma: float) -> int:
 
     Independent of the number of workers and of the order of completion, and
     different for different working points (no shared noise realizations).
+
+    Examples
+    --------
+    >>> task_seed(12345, "network", 0.01, 0.01)
+    262201211
+    >>> task_seed(12345, "network", 0.01, 0.01) != task_seed(12345, "transfer", 0.01, 0.01)
+    True
     """
     return int(stable_hash("seed", int(run_seed), kind, float(mu), float(sigma))[:8], 16)

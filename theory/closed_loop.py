@@ -76,6 +76,12 @@ def delay_matrix(delay: float, frequencies, n_pop: int) -> np.ndarray:
     frequencies : array of shape (n_freq,)
         Hz.
     n_pop : int
+
+    Examples
+    --------
+    >>> D = delay_matrix(1.5e-3, [0.0, 100.0], 2)  # 1.5 ms at 0 and 100 Hz
+    >>> D.shape, complex(D[0, 0, 0]), round(float(np.angle(D[1, 0, 0], deg=True)), 1)
+    ((2, 2, 2), (1+0j), -54.0)
     """
     delay = float(delay)
     if not (math.isfinite(delay) and delay > 0):
@@ -217,7 +223,15 @@ def network_with_g(network: dict, g: float) -> dict:
 
 
 def relative_inhibition(network: dict) -> float:
-    """g = -W_I / W_E of the first target population."""
+    """g = -W_I / W_E of the first target population.
+
+    Examples
+    --------
+    >>> from mfval.config import load_params
+    >>> network = load_params()["network"]
+    >>> relative_inhibition(network), relative_inhibition(network_with_g(network, 6.0))
+    (5.0, 6.0)
+    """
     W = np.asarray(network["W"], float)
     return float(-W[0, 1] / W[0, 0])
 

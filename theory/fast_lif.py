@@ -108,7 +108,13 @@ def _check_fast_synapses(tau_m, tau_s) -> None:
 
 
 def boundary_shift(sigma, tau_m, tau_s):
-    """Fast-synapse shift of threshold and reset, V (Fourcaud & Brunel 2002)."""
+    """Fast-synapse shift of threshold and reset, V (Fourcaud & Brunel 2002).
+
+    Examples
+    --------
+    >>> round(float(boundary_shift(10e-3, 5e-3, 0.5e-3)) * 1e3, 3)  # mV
+    3.265
+    """
     return np.asarray(sigma, float) * ALPHA / 2.0 * np.sqrt(np.asarray(tau_s) / np.asarray(tau_m))
 
 
@@ -147,6 +153,14 @@ def siegert(mu, sigma, V_0, V_th, tau_m, tau_r) -> np.ndarray:
     Returns
     -------
     ndarray, shape (n,) of the broadcast inputs (flattened)
+
+    Examples
+    --------
+    The rate at mu = sigma = 10 mV (tau_m = 5 ms, no refractory time, no synaptic
+    shift), in Hz:
+
+    >>> siegert(10e-3, 10e-3, 0.0, 15e-3, 5e-3, 0.0).round(2)
+    array([83.84])
     """
     mu, sigma, V_0, V_th, tau_m, tau_r = _as_points(mu, sigma, V_0, V_th, tau_m, tau_r)
     if np.any(V_th < V_0):

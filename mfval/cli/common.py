@@ -173,7 +173,13 @@ def scheduler_options(args: argparse.Namespace) -> dict:
 
 
 def positive_seconds(text: str) -> float:
-    """A positive, finite number of seconds (argparse type)."""
+    """A positive, finite number of seconds (argparse type).
+
+    Examples
+    --------
+    >>> positive_seconds("2.5")
+    2.5
+    """
     try:
         value = float(text)
     except ValueError:
@@ -188,7 +194,18 @@ def positive_seconds(text: str) -> float:
 
 
 def number_option(option: str, check: str = "", unit: str = "") -> Callable[[str], float]:
-    """argparse type: a finite number; ``check`` "positive", "nonnegative" or "" (any)."""
+    """argparse type: a finite number; ``check`` "positive", "nonnegative" or "" (any).
+
+    Examples
+    --------
+    >>> duration = number_option("--duration", "positive", "s")
+    >>> duration("2")
+    2.0
+    >>> duration("-1")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: --duration '-1': expected a positive finite number in s
+    """
     wanted = {"positive": "a positive", "nonnegative": "a non-negative", "": "a"}[check]
     suffix = f" in {unit}" if unit else ""
 
@@ -213,7 +230,13 @@ def number_option(option: str, check: str = "", unit: str = "") -> Callable[[str
 
 
 def integer_option(option: str, minimum: int, maximum: int) -> Callable[[str], int]:
-    """argparse type: an integer in [minimum, maximum] (decimal digits, e.g. ``12345``)."""
+    """argparse type: an integer in [minimum, maximum] (decimal digits, e.g. ``12345``).
+
+    Examples
+    --------
+    >>> integer_option("--workers", 0, 64)("3")
+    3
+    """
 
     def parse(text: str) -> int:
         try:
@@ -330,7 +353,13 @@ def add_theory_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_point(text: str) -> tuple[float, float]:
-    """``"MU,SIGMA"`` in mV -> (mu, sigma) in V."""
+    """``"MU,SIGMA"`` in mV -> (mu, sigma) in V.
+
+    Examples
+    --------
+    >>> parse_point("10,10")  # mV in, V out
+    (0.01, 0.01)
+    """
     try:
         mu, sigma = (float(x) for x in text.split(","))
     except ValueError:
@@ -360,7 +389,13 @@ SIMULATORS = ("brian2", "nest")
 
 
 def parse_simulators(text: str) -> list[str]:
-    """``"brian2"``, ``"nest"`` or a comma list (``"brian2,nest"``) -> list of names."""
+    """``"brian2"``, ``"nest"`` or a comma list (``"brian2,nest"``) -> list of names.
+
+    Examples
+    --------
+    >>> parse_simulators("brian2,nest")
+    ['brian2', 'nest']
+    """
     names = [t.strip() for t in str(text).split(",") if t.strip()]
     bad = [n for n in names if n not in SIMULATORS]
     if not names or bad or len(set(names)) != len(names):
@@ -393,7 +428,14 @@ def require_simulators(names: list[str], command: str) -> None:
 
 
 def parse_grid(text: str) -> tuple[list[float], list[float]]:
-    """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V."""
+    """``"MU0:MU1:STEP,SIG0:SIG1:STEP"`` in mV -> (mu values, sigma values) in V.
+
+    Examples
+    --------
+    >>> mu, sigma = parse_grid("6:12:2,6:12:2")
+    >>> mu
+    [0.006, 0.008, 0.01, 0.012]
+    """
     parts = text.split(",")
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"--grid {text!r}: expected MU_RANGE,SIGMA_RANGE")

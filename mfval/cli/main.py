@@ -33,6 +33,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``mfval`` command, with a subparser per job of :data:`SUBCOMMANDS`.
+
+    The documentation's command-line reference is generated from it.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["run", "--quick", "--seed", "7"])
+    >>> args.command, args.quick, args.seed
+    ('run', True, 7)
+    """
     parser = argparse.ArgumentParser(
         prog="mfval", description="Validate mean-field theory of LIF networks against simulation."
     )

@@ -31,7 +31,13 @@ from mfval.tasks import scheduler_client
 
 
 def parse_g_range(text: str) -> list[float]:
-    """``"G0:G1:STEP"`` (stop included) or ``"G0,G1,..."`` -> list of g values."""
+    """``"G0:G1:STEP"`` (stop included) or ``"G0,G1,..."`` -> list of g values.
+
+    Examples
+    --------
+    >>> parse_g_range("5:10:1")
+    [5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    """
     if ":" in text:
         values = value_range(text, "--g", text, "g", MAX_G_VALUES)
     else:

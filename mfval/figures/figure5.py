@@ -117,7 +117,13 @@ def _label(ax, letter: str, x: float = -0.45, y: float = 1.12) -> None:
 
 
 def phase_deg(values: np.ndarray) -> np.ndarray:
-    """Phase of complex values in degrees, in (-180, 180]."""
+    """Phase of complex values in degrees, in (-180, 180].
+
+    Examples
+    --------
+    >>> phase_deg(np.array([1j, -1.0]))
+    array([ 90., 180.])
+    """
     return np.degrees(np.angle(values))
 
 

@@ -226,14 +226,15 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
 
     Returns
     -------
-    dict: ``spectrum`` (as :func:`mfval.simulation.estimators.spectra.rate_spectrum`,
-    pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
-    one dict per population with ``population, rate_hz, rate_se_hz, cv,
-    cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,
-    band_ratio, band_ratio_se, peak_frequency_hz, peak_frequency_se_hz,
-    poisson_psd_per_s, psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean
-    PSD over the aggregate band), ``plateau_ratio, plateau_ratio_se`` (mean
-    PSD over the plateau band over rate / N).
+    dict
+        ``spectrum`` (as :func:`mfval.simulation.estimators.spectra.rate_spectrum`,
+        pooled, with ``segment_chunk`` and ``n_chunks``) and ``stats``, a list of
+        one dict per population with ``population, rate_hz, rate_se_hz, cv,
+        cv_se, cv_n_neurons, fano, fano_se, variance_ratio, variance_ratio_se,
+        band_ratio, band_ratio_se, peak_frequency_hz, peak_frequency_se_hz,
+        poisson_psd_per_s, psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean
+        PSD over the aggregate band), ``plateau_ratio, plateau_ratio_se`` (mean
+        PSD over the plateau band over rate / N).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
     if not chunks:

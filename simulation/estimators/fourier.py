@@ -43,6 +43,11 @@ def whole_cycle_frequencies(frequencies, duration: float) -> np.ndarray:
 
     f -> max(1, round(f T)) / T. A window of length T then holds an integer
     number of cycles of every frequency.
+
+    Examples
+    --------
+    >>> whole_cycle_frequencies([1.1, 2.6], 4.0)  # 4 s: multiples of 0.25 Hz
+    array([1. , 2.5])
     """
     cycles = np.maximum(1, np.round(np.asarray(frequencies, float) * duration))
     return np.unique(cycles) / duration
@@ -53,6 +58,11 @@ def log_frequencies(f_min: float, f_max: float, n: int, duration: float) -> np.n
 
     If rounding merges two frequencies, more log-spaced candidates are taken
     until ``n`` distinct frequencies result (possible while n <= f_max T).
+
+    Examples
+    --------
+    >>> log_frequencies(1.0, 200.0, 5, 4.0).tolist()
+    [1.0, 3.75, 14.25, 53.25, 200.0]
     """
     for m in range(n, 50 * n):
         f = whole_cycle_frequencies(np.geomspace(f_min, f_max, m), duration)

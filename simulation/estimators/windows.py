@@ -19,6 +19,11 @@ def in_window(steps, start: int, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     -------
     (local, keep): ``steps - start`` of the steps inside (0 .. n_steps - 1,
     in input order) and the boolean mask of those steps in ``steps``.
+
+    Examples
+    --------
+    >>> in_window(np.array([1, 5, 12, 20]), 5, 10)
+    (array([0, 7]), array([False,  True,  True, False]))
     """
     local = np.asarray(steps) - start
     keep = (local >= 0) & (local < n_steps)

@@ -11,12 +11,14 @@ conventions in :mod:`mfval.simulation.model.nest_support`):
   Poisson train per neuron;
 - mean-only modulation: one ``ac_generator`` per frequency, current
   C dmu / tau_m cos(w (t - mod_delay)) (``phase`` 90 degrees), delay dt,
-  connected to the neurons of that frequency
+  connected to the neurons of that frequency:
+
   - ``mode="synaptic"``: into receptor port 1 of ``iaf_psc_exp``, which
     filters the current through the excitatory synapse (tau_syn_ex): NEST
     itself applies the synaptic filter 1/(1 + i w tau_s), no analytic
     pre-filtering;
   - ``mode="membrane"``: into port 0 (straight into the membrane);
+
   the grid discretization of either path (piecewise-constant current, a
   one-step device latency, port 1's jump of (1 - P11) c per step) is the
   Recording's ``stimulus_factor``

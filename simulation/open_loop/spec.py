@@ -325,7 +325,9 @@ def make_transfer_spec(
 ) -> TransferSpec:
     """The spec of an open-loop run at (mu, sigma) (V).
 
-    Parameters (SI: V, s, Hz)
+    Every quantity in SI units (V, s, Hz).
+
+    Parameters
     ----------
     mu, sigma : float
         Working point (V).

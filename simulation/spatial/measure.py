@@ -249,20 +249,21 @@ def pool_spatial_chunks(chunks: list[dict], measure: dict | None = None) -> dict
 
     Returns
     -------
-    dict: ``spectrum`` (``frequencies`` Hz, ``wave_numbers`` 1/m, ``psd``,
-    ``psd_se``, ``psd_plus_x``, ``psd_minus_x``, ``asymmetry``,
-    ``asymmetry_se`` ((n_pop, n_modes, n_freq)), ``rates`` Hz, ``n_chunks``,
-    ``n_segments``) and ``stats``, one dict per population: ``population,
-    rate_hz, rate_se_hz, cv, cv_se`` (pooled window-corrected ISI CV),
-    ``peak_mode, peak_mode_se, peak_wave_number_per_mm, peak_frequency_hz,
-    peak_frequency_se_hz, peak_at_band_edge`` (f* within one bin of an end
-    of ``peak_band``: no resonance inside the band), ``peak_psd_per_s,
-    peak_ratio, peak_ratio_se`` (PSD at (n*, f*) over rate / N), ``direction,
-    direction_asymmetry, direction_asymmetry_se, travelling_index,
-    phase_velocity_mm_per_s, order_parameter, order_parameter_se,
-    order_parameter_mode0, order_parameter_mode0_se, poisson_psd_per_s``
-    (rate / N, 1/s), ``plateau_ratio, plateau_ratio_se`` (mean PSD of all
-    modes over ``plateau_band`` over rate / N: 1 when normalised right).
+    dict
+        ``spectrum`` (``frequencies`` Hz, ``wave_numbers`` 1/m, ``psd``,
+        ``psd_se``, ``psd_plus_x``, ``psd_minus_x``, ``asymmetry``,
+        ``asymmetry_se`` ((n_pop, n_modes, n_freq)), ``rates`` Hz, ``n_chunks``,
+        ``n_segments``) and ``stats``, one dict per population: ``population,
+        rate_hz, rate_se_hz, cv, cv_se`` (pooled window-corrected ISI CV),
+        ``peak_mode, peak_mode_se, peak_wave_number_per_mm, peak_frequency_hz,
+        peak_frequency_se_hz, peak_at_band_edge`` (f* within one bin of an end
+        of ``peak_band``: no resonance inside the band), ``peak_psd_per_s,
+        peak_ratio, peak_ratio_se`` (PSD at (n*, f*) over rate / N), ``direction,
+        direction_asymmetry, direction_asymmetry_se, travelling_index,
+        phase_velocity_mm_per_s, order_parameter, order_parameter_se,
+        order_parameter_mode0, order_parameter_mode0_se, poisson_psd_per_s``
+        (rate / N, 1/s), ``plateau_ratio, plateau_ratio_se`` (mean PSD of all
+        modes over ``plateau_band`` over rate / N: 1 when normalised right).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
     if not chunks:
