@@ -6,7 +6,10 @@ Nothing quoted here is typed by hand. Every value comes from a recorded file:
   deviations of the theory (written by ``mfval calibrate``);
 - ``benchmarks/records/verdict_power.yaml``: false alarms at fresh seeds and the
   detection thresholds of planted errors (written by
-  ``python benchmarks/verdict_power.py --record FILE``).
+  ``python benchmarks/verdict_power.py --record FILE``);
+- ``benchmarks/records/spatial.yaml``: the spatial ring's sweep, onsets and spectra
+  (written by ``python scripts/spatial_findings.py OUT --record FILE`` from the output
+  of ``mfval spatial``).
 
 README.md carries each generated value between markers::
 
@@ -37,6 +40,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = Path("params") / "expected_deviations.yaml"
 POWER = Path("benchmarks") / "records" / "verdict_power.yaml"
+SPATIAL = Path("benchmarks") / "records" / "spatial.yaml"
 MARKER = re.compile(r"<!-- generated:(?P<name>[\w.-]+) -->(?P<text>.*?)<!-- /generated -->", re.S)
 
 #: readable names of the planted-error families of benchmarks/verdict_power.py
@@ -64,9 +68,9 @@ LOW_BAND_HZ = 25.0
 
 
 def load(root: Path = ROOT) -> dict:
-    """The recorded sources, parsed: ``{"calibration": ..., "power": ...}``."""
+    """The recorded sources, parsed: ``{"calibration": ..., "power": ..., "spatial": ...}``."""
     out = {}
-    for name, rel in (("calibration", CALIBRATION), ("power", POWER)):
+    for name, rel in (("calibration", CALIBRATION), ("power", POWER), ("spatial", SPATIAL)):
         with open(Path(root) / rel, encoding="utf-8") as fh:
             out[name] = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return out
@@ -344,10 +348,90 @@ def power_values(power: dict) -> dict[str, str]:
     return values
 
 
+def spatial_values(spatial: dict) -> dict[str, str]:
+    """Named values of the spatial ring's record (``spatial.*``)."""
+    record, onset = spatial["record"], spatial["onset"]
+    control = onset["control"]
+    values = {
+        "spatial.id": record["id"],
+        "spatial.command": record["command"],
+        "spatial.date": str(record["date"])[:10],
+        "spatial.wall_s": f"{record['wall_s']:.0f}",
+        "spatial.verdicts": ", ".join(f"{v} {k}" for k, v in spatial["verdicts"].items()),
+        "spatial.psd_setting": spatial["psd_setting"],
+    }
+    values["spatial.settings_table"] = markdown_table(
+        ["setting", "LIF theory", "rate (Hz)", "peak mode n*", "peak f* (Hz)", "order parameter"],
+        [
+            [
+                s["setting"],
+                f"{s['state_lif']} ({s['eigenvalue_max_lif']:g})",
+                f"{s['rate_hz']:.1f} +- {s['rate_se_hz']:.1f} (theory {s['theory_rate_hz']:.1f})",
+                str(s["peak_mode"]),
+                f"{s['peak_frequency_hz']:.0f} +- {s['peak_frequency_se_hz']:.0f}",
+                f"{s['order_parameter']:.1f} +- {s['order_parameter_se']:.1f}",
+            ]
+            for s in spatial["settings"]
+        ],
+    )
+    rows = []
+    for tag, label in (("lif", "LIF theory"), ("rate", "rate model"), ("semi", "semi-empirical")):
+        if f"{control}_c_{tag}" in onset:
+            rows.append(
+                [
+                    label,
+                    f"{onset[f'{control}_c_{tag}']:g}",
+                    str(onset.get(f"mode_{control}_{tag}", "")),
+                    f"{onset.get(f'f_star_{control}_{tag}_hz', math.nan):.0f}",
+                ]
+            )
+    if f"{control}_c_sim" in onset:
+        rows.append(
+            [
+                "simulation (Brian2)",
+                f"{onset[f'{control}_c_sim']:g} +- {onset[f'{control}_c_sim_se']:.2g} "
+                f"(between {onset[f'{control}_c_sim_bracket'].replace('..', ' and ')})",
+                "",
+                "",
+            ]
+        )
+    values["spatial.onset_table"] = markdown_table(
+        [f"onset along {control}", "value", "mode", "f* (Hz)"], rows
+    )
+    values["spatial.psd_table"] = markdown_table(
+        [
+            "population",
+            "mode n",
+            "k (1/mm)",
+            "f (Hz)",
+            "simulation (1/s)",
+            "LIF theory",
+            "rate model",
+        ],
+        [
+            [
+                p["population"],
+                str(p["mode"]),
+                f"{p['k_per_mm']:.1f}",
+                f"{p['f_hz']:.0f}",
+                f"{p['sim_per_s']:.3g} +- {p['se_per_s']:.2g}",
+                f"{p['lif_per_s']:.3g} ({p['sim_per_s'] / p['lif_per_s'] - 1:+.0%})",
+                f"{p['rate_model_per_s']:.3g} ({p['sim_per_s'] / p['rate_model_per_s'] - 1:+.0%})",
+            ]
+            for p in spatial["psd"]
+        ],
+    )
+    return values
+
+
 def generated_values(root: Path = ROOT) -> dict[str, str]:
     """Every named value and table the README and the documentation may quote."""
     sources = load(root)
-    return {**calibration_values(sources["calibration"]), **power_values(sources["power"])}
+    return {
+        **calibration_values(sources["calibration"]),
+        **power_values(sources["power"]),
+        **spatial_values(sources["spatial"]),
+    }
 
 
 # -- README markers ------------------------------------------------------------------------

@@ -15,6 +15,11 @@ typed by hand):
 Usage::
 
     python scripts/spatial_findings.py output/spatial [--modes 0,1,2,3] [--frequencies 20,100,200]
+
+With ``--record FILE`` (and ``--command``, ``--wall-s``) the same tables are written as
+the record that README.md and the documentation quote
+(``benchmarks/records/spatial.yaml``, read by ``scripts/readme_numbers.py``), with the
+command, seed, date and software versions.
 """
 
 from __future__ import annotations
@@ -28,8 +33,128 @@ import pandas as pd
 from mfval.comparison.tables import markdown_table
 
 
+def _plain(value):
+    """A YAML-safe scalar: int, float (4 significant digits) or str."""
+    if isinstance(value, str):
+        return value
+    if float(value).is_integer() and not isinstance(value, float):
+        return int(value)
+    return float(f"{float(value):.4g}")
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
+
+
+def tables(folder: Path, modes, frequencies) -> dict:
+    """The findings as plain tables (lists of dicts) from the output folder."""
+    sweep = pd.read_csv(folder / "spatial_sweep.csv")
+    spectra = pd.read_csv(folder / "spatial_spectra.csv")
+    theory = pd.read_csv(folder / "spatial_theory.csv")
+    comparison = pd.read_csv(folder / "spatial_comparison.csv")
+    control = sweep["control"].fillna("").iloc[0] or "g"
+    e = sweep[sweep["population"] == sweep["population"].iloc[0]]
+    settings = [
+        {
+            "setting": r.setting,
+            "state_lif": r.state_lif,
+            "eigenvalue_max_lif": round(float(r.eigenvalue_max_lif), 3),
+            "rate_hz": round(float(r.rate_hz), 2),
+            "rate_se_hz": round(float(r.rate_se_hz), 2),
+            "theory_rate_hz": round(float(r.theory_rate_hz), 2),
+            "peak_mode": int(r.peak_mode),
+            "peak_frequency_hz": float(r.peak_frequency_hz),
+            "peak_frequency_se_hz": round(float(r.peak_frequency_se_hz), 1),
+            "order_parameter": round(float(r.order_parameter), 1),
+            "order_parameter_se": round(float(r.order_parameter_se), 1),
+        }
+        for r in e.itertuples()
+    ]
+    first = e.iloc[0]
+    onset = {"control": control}
+    for model in ("lif", "rate", "semi", "sim"):
+        for key in (
+            f"{control}_c_{model}",
+            f"mode_{control}_{model}",
+            f"f_star_{control}_{model}_hz",
+        ):
+            if key in e and pd.notna(first[key]):
+                onset[key] = _plain(first[key])
+    for key in (
+        f"{control}_c_sim_se",
+        f"{control}_c_sim_bracket",
+        "g_c_lif",
+        "g_c_rate",
+        "g_c_semi",
+    ):
+        if key in e and pd.notna(first[key]):
+            onset[key] = _plain(first[key])
+    psd = []
+    stable = sweep[sweep["state_lif"] == "stable"]
+    setting = ""
+    if len(stable):
+        setting = stable.sort_values("eigenvalue_max_lif")["setting"].iloc[-1]
+        s = spectra[(spectra["setting"] == setting) & (spectra["simulator"] == "brian2")]
+        t = theory[theory["setting"] == setting]
+        for pop in s["population"].unique():
+            for n in modes:
+                for f in frequencies:
+                    a = s[(s["population"] == pop) & (s["mode"] == n)]
+                    a = a.iloc[(a["frequency_hz"] - f).abs().argmin()]
+                    b = t[(t["population"] == pop) & (t["mode"] == n)]
+                    b = b.iloc[(b["frequency_hz"] - a["frequency_hz"]).abs().argmin()]
+                    psd.append(
+                        {
+                            "population": pop,
+                            "mode": int(n),
+                            "k_per_mm": round(float(a["wave_number_per_mm"]), 2),
+                            "f_hz": float(a["frequency_hz"]),
+                            "sim_per_s": float(f"{a['psd_per_s']:.4g}"),
+                            "se_per_s": float(f"{a['psd_se_per_s']:.2g}"),
+                            "lif_per_s": float(f"{b['psd_lif_per_s']:.4g}"),
+                            "rate_model_per_s": float(f"{b['psd_rate_per_s']:.4g}"),
+                        }
+                    )
+    counts = {str(k): int(v) for k, v in comparison["verdict"].value_counts().items()}
+    return {
+        "settings": settings,
+        "onset": onset,
+        "psd_setting": setting,
+        "psd": psd,
+        "verdicts": counts,
+    }
+
+
+def write_record(folder: Path, path: Path, command: str, wall_s: float, modes, frequencies):
+    """Write the record of a ``mfval spatial`` run (its tables with provenance)."""
+    import datetime
+
+    import yaml
+
+    from mfval.simulation.model.versions import brian2_version
+    from mfval.theory.versions import software_versions
+
+    sweep = pd.read_csv(folder / "spatial_sweep.csv")
+    record = {
+        "record": {
+            "id": f"spatial-{datetime.date.today().isoformat()}-s{int(sweep['seed'].iloc[0])}",
+            "date": datetime.date.today().isoformat(),
+            "command": command,
+            "wall_s": round(float(wall_s)),
+            "cores": 2,
+            "first_setting_seed": int(sweep["seed"].iloc[0]),
+            "simulators": sorted(set(sweep["simulator"])),
+            "versions": {**software_versions(), "brian2": brian2_version()},
+        },
+        **tables(folder, modes, frequencies),
+    }
+    header = (
+        "# Findings of the spatial ring (issue 17), written by\n"
+        "# `python scripts/spatial_findings.py OUT --record benchmarks/records/spatial.yaml`\n"
+        "# from the output of the command below. Do not edit by hand (README.md and the\n"
+        "# documentation are generated from this file by scripts/readme_numbers.py).\n"
+    )
+    path.write_text(header + yaml.safe_dump(record, sort_keys=False, width=100))
 
 
 def findings(folder: Path, modes, frequencies) -> str:
@@ -112,8 +237,14 @@ def main(argv=None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--modes", type=_floats, default=[0, 1, 2, 3, 6])
     parser.add_argument("--frequencies", type=_floats, default=[20, 100, 200, 300])
+    parser.add_argument("--record", type=Path, default=None, help="write the YAML record here")
+    parser.add_argument("--command", default="mfval spatial", help="the command that ran")
+    parser.add_argument("--wall-s", type=float, default=float("nan"), help="its wall time, s")
     args = parser.parse_args(argv)
-    print(findings(args.folder, [int(m) for m in args.modes], args.frequencies))
+    modes = [int(m) for m in args.modes]
+    print(findings(args.folder, modes, args.frequencies))
+    if args.record:
+        write_record(args.folder, args.record, args.command, args.wall_s, modes, args.frequencies)
     return 0
 
 

@@ -224,6 +224,7 @@ class RecordsDirective(Directive):
         for record in sources["calibration"].get("records") or []:
             rows.append(("params/expected_deviations.yaml", record))
         rows.append(("benchmarks/records/verdict_power.yaml", sources["power"]["record"]))
+        rows.append(("benchmarks/records/spatial.yaml", sources["spatial"]["record"]))
         out = []
         for path, record in rows:
             items = nodes.bullet_list()
