@@ -357,7 +357,7 @@ def spatial_values(spatial: dict) -> dict[str, str]:
         "spatial.command": record["command"],
         "spatial.date": str(record["date"])[:10],
         "spatial.wall_s": f"{record['wall_s']:.0f}",
-        "spatial.verdicts": ", ".join(f"{v} {k}" for k, v in spatial["verdicts"].items()),
+        "spatial.verdicts": ", ".join(f"{v} {k}" for k, v in sorted(spatial["verdicts"].items())),
         "spatial.psd_setting": spatial["psd_setting"],
     }
     values["spatial.settings_table"] = markdown_table(

@@ -61,7 +61,7 @@ def test_findings_section_has_no_hand_typed_numbers(numbers):
 
 def test_a_changed_calibration_entry_is_caught(numbers, tmp_path):
     """Changing a recorded expected deviation without regenerating makes the check fail."""
-    for rel in (numbers.CALIBRATION, numbers.POWER):
+    for rel in (numbers.CALIBRATION, numbers.POWER, numbers.SPATIAL):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes((REPO / rel).read_bytes())
     readme = (REPO / "README.md").read_text(encoding="utf-8")
@@ -78,7 +78,7 @@ def test_a_changed_calibration_entry_is_caught(numbers, tmp_path):
 
 
 def test_a_changed_power_threshold_is_caught(numbers, tmp_path):
-    for rel in (numbers.CALIBRATION, numbers.POWER):
+    for rel in (numbers.CALIBRATION, numbers.POWER, numbers.SPATIAL):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes((REPO / rel).read_bytes())
     path = tmp_path / numbers.POWER
@@ -89,6 +89,20 @@ def test_a_changed_power_threshold_is_caught(numbers, tmp_path):
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     stale = numbers.render(readme, numbers.generated_values(tmp_path))[1]
     assert set(stale) == {"power.table", "power.false_alarms"}
+
+
+def test_a_changed_spatial_finding_is_caught(numbers, tmp_path):
+    for rel in (numbers.CALIBRATION, numbers.POWER, numbers.SPATIAL):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes((REPO / rel).read_bytes())
+    path = tmp_path / numbers.SPATIAL
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["settings"][0]["peak_mode"] += 1
+    data["onset"][f"{data['onset']['control']}_c_sim"] += 0.05
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    stale = numbers.render(readme, numbers.generated_values(tmp_path))[1]
+    assert set(stale) == {"spatial.settings_table", "spatial.onset_table"}
 
 
 def test_check_mode_exits_1_on_a_stale_readme(numbers, tmp_path, capsys):
