@@ -13,8 +13,9 @@ the default sweep are judged, with the rows and verdicts of ``mfval spatial``
   predicted mode and frequency.
 
 The planted error ``ring_inhibitory_width_x1.5`` (R_I x 1.5 in the simulation
-only) must fail rows, and only spatial-spectrum or peak rows: the rates, which
-every other protocol checks, do not see it.
+only) must fail rows, and only rows of the spatial protocol (spectra, their
+chi-squares, peaks, CVs): the rates, which every other protocol checks, do not
+see it.
 
 The simulations are cached in the validation store (``tests/conftest.py``), with
 the same keys as ``mfval spatial``'s for these two settings.
@@ -124,6 +125,7 @@ def test_planted_width_error_fails_spatial_rows_only(planted):
         "spatial_psd_rate_model_chi2",
         "spatial_peak_mode",
         "spatial_peak_frequency",
+        "spatial_cv",  # the ring's correlations shape the ISIs (seen at seed 50001)
     }
     assert (failed["mode"].fillna(1) >= 1).all()  # the k = 0 mode does not see it
     # the rates, which every other protocol checks, stay at the theory on the stable side
