@@ -21,10 +21,11 @@ section ``checks``):
   ``allowances.psd.tf_amplitude_above_25hz``): a transfer function that much
   larger still leaves every mode stable. There the spectra are judged:
   ``spatial_psd`` (LIF theory) and ``spatial_psd_rate_model`` at the check
-  modes and frequencies, with the closed loop's a-priori allowance
-  (:func:`mfval.comparison.closed_loop.psd_allowance`), per (population,
-  mode) the mean over the aggregate band (``..._aggregate``), and the rates
-  and CVs;
+  modes and frequencies, with an a-priori allowance (the renewal correction
+  of nnmt's Poisson noise term, :func:`psd_allowance`; the spatial spectra are
+  not calibrated), per (population, mode) the mean over the aggregate band
+  (``..._aggregate``), one chi-square per population and model over all check
+  bins (``..._chi2``, :func:`chi2_rows`), and the rates and CVs;
 - a setting is *unstable* when the LIF theory's largest eigenvalue exceeds 1.
   There the peak of the simulated (k, f) spectrum is judged against the
   LIF theory's leading mode: ``spatial_peak_mode`` (allowance
@@ -80,6 +81,7 @@ CHECK_KEYS = {
     "frequencies": QSpec("Hz", "vector", "positive"),
     "aggregate_band": QSpec("Hz", "pair", "positive"),
     "peak_mode_allowance": QSpec("1", "scalar", "nonnegative"),
+    "psd_renewal_allowance": QSpec("1", "scalar", "nonnegative"),
 }
 SPATIAL_RECORD = "a priori (params/spatial.yaml, params/closed_loop.yaml)"
 
@@ -301,10 +303,20 @@ def peak_frequency_allowance(f_star: float, transfer_phase, frequencies, phase_b
     return abs(float(phase_bound_rad) / s) if s else math.inf
 
 
+def psd_allowance(cv, theory_psd, factor: float) -> np.ndarray:
+    """A-priori allowance of a spectrum, 1/s: ``factor (1 - CV^2) |theory|`` per population.
+
+    nnmt's noise term nu / N assumes Poisson spike trains; a renewal train of the
+    theory's CV has the low-frequency power nu CV^2 instead (the closed loop's
+    allowance before its calibration, issue 18). ``cv``: (n_pop,), nnmt's;
+    ``theory_psd``: (n_freq, n_pop).
+    """
+    renewal = float(factor) * np.abs(1 - np.asarray(cv, float) ** 2)
+    return renewal[None, :] * np.abs(np.asarray(theory_psd, float))
+
+
 def stable_rows(setting, simulator, sim, theory_point, stability, network, config, cl_config):
     """Rows of a stable setting: spectra per checked mode and frequency, aggregates, rate, CV."""
-    from mfval.comparison.closed_loop import psd_allowance
-
     rows = []
     checks = config["checks"]
     summary, spectra = sim["summary"], sim["spectra"]
@@ -325,7 +337,9 @@ def stable_rows(setting, simulator, sim, theory_point, stability, network, confi
             )
             for n in checks["modes"]:
                 theory_n = psd[n]  # (n_freq, n_pop)
-                allowance = psd_allowance(theory_point, theory_n, cl_config["psd"])
+                allowance = psd_allowance(
+                    theory_point["cv"], theory_n, checks["psd_renewal_allowance"]
+                )
                 s = spectra[(spectra["population"] == name) & (spectra["mode"] == n)]
                 f_sim = s["frequency_hz"].to_numpy()
                 for f in checks["frequencies"]:
