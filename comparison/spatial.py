@@ -85,6 +85,34 @@ CHECK_KEYS = {
 }
 SPATIAL_RECORD = "a priori (params/spatial.yaml, params/closed_loop.yaml)"
 
+#: a predicted crossing below this frequency (Hz) is a static instability (bumps, no wave)
+STATIC_BELOW_HZ = 1.0
+
+#: band (Hz) of the static-mode measurement: mean PSD per mode over rate / N
+STATIC_BAND_HZ = (0.0, 20.0)
+
+
+def static_modes(spectra: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Per population: the mode n >= 1 with the most low-frequency power (static bumps).
+
+    ``static_mode``: argmax over n >= 1 of the mean PSD over :data:`STATIC_BAND_HZ`;
+    ``static_ratio``: that mean over the Poisson level rate / N (about 1 without
+    structure). Reported next to a static prediction (no SE: not judged).
+    """
+    low = spectra[
+        (spectra["frequency_hz"] > STATIC_BAND_HZ[0])
+        & (spectra["frequency_hz"] <= STATIC_BAND_HZ[1])
+        & (spectra["mode"] >= 1)
+    ]
+    mean = low.groupby(["population", "mode"])["psd_per_s"].mean()
+    rows = []
+    for name, part in mean.groupby(level=0):
+        n = int(part.idxmax()[1])
+        poisson = float(summary.loc[summary["population"] == name, "poisson_psd_per_s"].iloc[0])
+        rows.append({"population": name, "static_mode": n, "static_ratio": part.max() / poisson})
+    return pd.DataFrame(rows)
+
+
 #: why the rate of an unstable setting is reported without a verdict
 UNSTABLE_RATE_REASON = (
     "the stationary rate is the theory's fixed point, which it predicts to be unstable "
@@ -514,6 +542,12 @@ def unstable_rows(setting, simulator, sim, stability, theory_point, f_allow, con
     lam = np.asarray(stability["crossing_lif"], float)
     n_pred = int(np.nanargmax(np.where(np.isfinite(lam), lam, -np.inf)))
     f_pred = float(stability["crossing_frequency_lif"][n_pred])
+    static = ""
+    if f_pred < STATIC_BELOW_HZ:
+        static = (
+            f"the theory's leading instability is static (mode {n_pred}, f = 0); the peak is "
+            "searched in the oscillation band: see static_mode and static_ratio of the sweep"
+        )
     for p, st in enumerate(summary.itertuples()):
         common = dict(
             mu_mV=mu_mV,
@@ -533,6 +567,7 @@ def unstable_rows(setting, simulator, sim, stability, theory_point, f_allow, con
                 se=st.peak_mode_se,
                 allowance=config["checks"]["peak_mode_allowance"],
                 dof=dof,
+                not_judged=static,
                 **common,
             )
         )
@@ -548,6 +583,7 @@ def unstable_rows(setting, simulator, sim, stability, theory_point, f_allow, con
                 se=st.peak_frequency_se_hz,
                 allowance=f_allow,
                 dof=dof,
+                not_judged=static,
                 **common,
             )
         )
@@ -952,6 +988,7 @@ def run_spatial(
             sim = measured[(s.label, sim_name)]
             spectra_frames.append(sim["spectra"].assign(simulator=sim_name, **head))
             summary = sim["summary"].assign(simulator=sim_name, **head)
+            summary = summary.merge(static_modes(sim["spectra"], sim["summary"]), on="population")
             summary["state_lif"] = state
             summary["eigenvalue_max_lif"] = float(np.max(lam[np.isfinite(lam)], initial=-np.inf))
             summary["predicted_mode_lif"] = int(np.argmax(np.where(np.isfinite(lam), lam, -np.inf)))
