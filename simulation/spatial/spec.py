@@ -56,7 +56,14 @@ SPATIAL_SCHEMA: dict[str, dict[str, Spec]] = {
 }
 
 
-def load_spatial_params(path: str | Path | None = None, extra_sections: tuple = ()) -> dict:
+#: sections of ``params/spatial.yaml`` that the comparison reads (the sweep and the checks
+#: of :mod:`mfval.comparison.spatial`); allowed here, returned unparsed
+COMPARISON_SECTIONS = ("sweep", "checks")
+
+
+def load_spatial_params(
+    path: str | Path | None = None, extra_sections: tuple = COMPARISON_SECTIONS
+) -> dict:
     """Read ``params/spatial.yaml`` (or ``path``) into plain SI data.
 
     ``extra_sections``: further top-level sections allowed in the file (read by a
