@@ -201,7 +201,14 @@ def run_validation(
         from mfval.comparison.closed_loop import ClosedLoopRun
 
         closed = ClosedLoopRun(
-            params, settings, store, workers, progress, client, simulator=settings.simulators[0]
+            params,
+            settings,
+            store,
+            workers,
+            progress,
+            client,
+            simulator=settings.simulators[0],
+            expected=config.expected,
         )
     closed_tasks = closed.simulation_tasks if closed else []
     tasks = interleave_structures(
