@@ -329,8 +329,9 @@ def closed_loop_measurements(
     chunks gave 10-25 % larger SEs for the band mean and the centroid, so these two
     take the larger of both (the jackknife alone, with n_chunks - 1 degrees of
     freedom, is too noisy for a normal p-value; per bin the common part adds
-    about 4 % to the variance and is neglected). The relative SE of a periodogram ordinate does not depend on the
-    spectrum's level (exponentially distributed for a Gaussian process), so the
+    about 4 % to the variance and is neglected). The relative SE of a periodogram
+    ordinate does not depend on the spectrum's level (exponentially distributed
+    for a Gaussian process), so the
     pooled value, estimated over many bins and chunks, replaces the per-bin
     estimates from the n_chunks chunks (measured at the calibration seed: per-bin
     relative SEs 4-10 % around a common 6.7 %, the spread expected of SEs with 19
