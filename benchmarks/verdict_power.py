@@ -77,6 +77,34 @@ def parse_seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def markdown_thresholds(
+    thresholds: pd.DataFrame, power: pd.DataFrame, alarms: pd.DataFrame, seeds: list
+) -> str:
+    """The README's power table (markdown), generated: thresholds, counts and false alarms."""
+    lines = [
+        f"False alarms: {int(alarms['false alarms'].sum())} in {len(seeds)} seeds "
+        f"({int(alarms['judged rows'].sum())} judged rows in all, "
+        f"{int(alarms.groupby('seed')['judged rows'].sum().min())}-"
+        f"{int(alarms.groupby('seed')['judged rows'].sum().max())} per seed).",
+        "",
+        "| planted error | judged by | caught at 5/5 seeds from | caught at some seeds from "
+        "| seeds caught per size |",
+        "|---|---|---|---|---|",
+    ]
+    for _, t in thresholds.iterrows():
+        group = power[
+            (power["planted"] == t["planted error"]) & (power["quantity"] == t["quantity"])
+        ]
+        per_size = ", ".join(
+            f"{r['size']:g}: {int(r['caught'])}/{int(r['seeds'])}" for _, r in group.iterrows()
+        )
+        lines.append(
+            f"| {t['planted error']} | {t['quantity']} | {t['caught at every seed from']} "
+            f"| {t['caught at some seed from']} | {per_size} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def failed_rows(comparison: pd.DataFrame, quantity: str | None = None) -> pd.DataFrame:
     rows = comparison[comparison["verdict"] == VERDICT_FAIL]
     return rows if quantity is None else rows[rows["quantity"] == quantity]
@@ -259,13 +287,14 @@ def main(argv=None) -> int:
     thresholds = pd.DataFrame(thresholds)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    from mfval.io import write_csv
+    from mfval.io import write_csv, write_text
 
     write_csv(alarms, args.out / "false_alarms.csv")
     write_csv(power, args.out / "power.csv")
     write_csv(weight, args.out / "weight_plants.csv")
     write_csv(closed, args.out / "closed_loop_plants.csv")
     write_csv(thresholds, args.out / "thresholds.csv")
+    write_text(markdown_thresholds(thresholds, both, alarms, seeds), args.out / "power_table.md")
     summary = alarms.groupby("quantity", sort=False)[["judged rows", "false alarms"]].sum()
     print(
         f"# verdict power: seeds {seeds}, duration scale {args.duration_scale:g}, "

@@ -1,19 +1,16 @@
-"""Closed-loop comparison rows: spectra, CV and instability onset, theory vs simulation.
+"""Closed-loop comparison rows: spectra, their shape, CV and instability onset.
 
 Rows have the columns of :data:`mfval.comparison.metrics.COLUMNS` and the test of
-:func:`mfval.comparison.checks.row_test`: z = (|sim - theory| - allowance)+ / SE and
-its two-sided p-value; the verdicts come from the family-wise procedure over
+:func:`mfval.comparison.checks.row_test`: z = (|sim - expected| - allowance)+ / sigma
+and its two-sided p-value; the verdicts come from the family-wise procedure over
 the whole table (:func:`mfval.comparison.aggregate.family_wise_verdicts`, applied
-by the pipeline after these rows are added). The expectation is the theory
-itself (no expected deviation is calibrated for the closed loop yet); the
-allowances are a priori (``params/closed_loop.yaml``), none is taken from the
-closed-loop simulation it judges: the renewal correction of nnmt's Poisson
-noise term, (1 - CV^2) |theory| with nnmt's own CV (and, for the
-semi-empirical spectrum, the interpolation error of the measured N, with the
-statistical error of N combined into the SE). The semi-empirical spectrum is
-not judged above ``semi_empirical_judged_below_hz`` (its closure misses
-terms of comparable size there, seen on a run with another seed, the sweep's
-g = 5 run); its measured deviation is still reported.
+by the pipeline after these rows are added). The expectation of the spectrum, shape
+and CV rows (:func:`spectrum_rows`) is the theory plus its expected deviation,
+calibrated by ``mfval calibrate --closed-loop`` on Brian2 and NEST
+(:func:`closed_loop_measurements` is what the calibration records); sigma combines
+the run's SE and the calibration's. The allowances are a priori
+(``params/closed_loop.yaml``), none is taken from a closed-loop simulation. A row
+without an expected deviation is reported, not judged.
 
 Quantities:
 
@@ -21,14 +18,17 @@ Quantities:
   two-sided PSD of each population's averaged rate (1/s) at the check
   frequencies against nnmt's LIF theory, the fitted rate model (same
   delay), and the linear-response formula with the open-loop measured N
-  (only inside its measured frequencies; allowance: renewal and
-  interpolation);
+  (only inside its measured frequencies; not calibrated, so not judged);
+- kind ``chi2`` of ``psd`` / ``psd_rate_model``: the whole spectrum (every bin
+  of ``chi2_band``) with the bin-to-bin correlation of the tapered estimator
+  (:func:`correlated_chi2`);
 - ``psd_aggregate`` / ``psd_rate_model_aggregate``: the mean PSD over the
-  aggregate band (one row per spectrum), which sees a systematic error that
-  single frequencies may not;
-- ``cv``: mean CV of the inter-spike intervals against nnmt's ``cvs``;
+  aggregate band (one row per spectrum);
+- ``psd_centroid`` / ``psd_peak``: centroid and interpolated peak frequency of the
+  resonance band (Hz), which see a shifted or sharpened resonance;
+- ``cv``: CV of the pooled inter-spike intervals against nnmt's ``cvs``;
 - ``onset_g`` / ``onset_f``: the measured onset of the oscillatory
-  instability (``mfval sweep``) against each prediction.
+  instability (``mfval sweep``) against each prediction (a priori allowances).
 """
 
 from __future__ import annotations
@@ -596,7 +596,9 @@ def spectrum_rows(
     reason). Rows (per population):
 
     - ``psd``, ``psd_rate_model``, ``psd_semi_empirical`` at the check frequencies
-      (the semi-empirical one is not judged from ``semi_empirical_judged_below_hz``);
+      (the semi-empirical one, not calibrated by ``mfval calibrate --closed-loop``, is
+      reported without a verdict; with an expected deviation it would be judged below
+      ``semi_empirical_judged_below_hz``);
     - ``psd_aggregate``, ``psd_rate_model_aggregate``: the mean PSD over
       ``aggregate_band``;
     - kind ``chi2`` of ``psd`` and ``psd_rate_model``: :func:`correlated_chi2` over every

@@ -69,8 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--closed-loop",
         action="store_true",
         help="calibrate the closed-loop rows only (spectra, their shape, CV at the stability "
-        "point; with the open-loop transfer function there for the semi-empirical spectrum) "
-        "and replace only their entries in the expected-deviation file",
+        "point) and replace only their entries in the expected-deviation file",
     )
     parser.add_argument("--validation", type=Path, default=None, help="verdict rules YAML")
     parser.add_argument(
@@ -165,10 +164,11 @@ def main(args: argparse.Namespace) -> int:
         from mfval.comparison.closed_loop import load_closed_loop_config
 
         closed_config = load_closed_loop_config()
-        # the closed loop at the stability point, and the transfer function there (the
-        # semi-empirical spectrum); the chunks keep their length, their number grows
+        # the closed loop at the stability point only; the chunks keep their length, their
+        # number grows. The semi-empirical spectrum (its prediction uses the run's own
+        # open-loop N) is not calibrated: its rows are reported, not judged
         settings.network_points = []
-        settings.transfer_points = [settings.closed_loop_point]
+        settings.transfer_points = []
         settings.closed_loop_options = {"duration": factor * closed_config["duration"]}
     else:
         settings.closed_loop_point = None  # expected deviations of the open-loop protocols
@@ -241,7 +241,7 @@ def main(args: argparse.Namespace) -> int:
         "points_mV": [list(p) for p in points],
         **(
             {
-                "protocols": ["closed_loop", "transfer (semi-empirical spectrum)"],
+                "protocols": ["closed_loop"],
                 "closed_loop_duration_s": float(settings.closed_loop_options["duration"]),
                 "closed_loop_chunk_s": float(sim["network_duration"]),
                 "closed_loop_chunks": int(
