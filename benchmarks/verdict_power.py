@@ -122,6 +122,12 @@ def main(argv=None) -> int:
         help="physical plants simulated at the first seed, comma-separated ('' for none)",
     )
     parser.add_argument(
+        "--no-measurement-plants",
+        action="store_true",
+        help="skip the graded measurement plants (FAMILIES; false alarms and simulated "
+        "plants only)",
+    )
+    parser.add_argument(
         "--closed-loop",
         default="delay_scale=1.05,1.1;inh_weight_scale=1.025,1.05;drive_e_scale=1.025,1.05",
         help="closed-loop plants simulated at every seed: NAME=SIZE,SIZE;NAME=... ('' for none)",
@@ -169,7 +175,7 @@ def main(argv=None) -> int:
     alarms = pd.DataFrame(alarms)
 
     power = []
-    for name, region, quantity, sizes in FAMILIES:
+    for name, region, quantity, sizes in [] if args.no_measurement_plants else FAMILIES:
         for size in sizes:
             planted = f"{name}={size:g}{region}"
             caught = []
@@ -194,7 +200,9 @@ def main(argv=None) -> int:
                     "example rows": caught[0]["by"],
                 }
             )
-    power = pd.DataFrame(power)
+    power = pd.DataFrame(
+        power, columns=["planted", "quantity", "size", "caught", "seeds", "example rows"]
+    )
 
     from mfval.comparison.closed_loop import CLOSED_LOOP_QUANTITIES
 
@@ -202,7 +210,7 @@ def main(argv=None) -> int:
     for family in [x.strip() for x in args.closed_loop.split(";") if x.strip()]:
         name, _, sizes = family.partition("=")
         for size in [float(x) for x in sizes.split(",")]:
-            planted = f"{name}={size:g}"
+            planted = f"{name}={size:.10g}"  # a delay must stay on the time grid
             caught = []
             for seed in seeds:
                 t = time.perf_counter()
