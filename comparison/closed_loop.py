@@ -424,6 +424,7 @@ def closed_loop_measurements(
                         **common,
                     )
                 )
+                df = float(np.median(np.diff(f_sim)))
                 out.append(
                     dict(
                         quantity="psd_peak",
@@ -432,7 +433,9 @@ def closed_loop_measurements(
                         scale="absolute",
                         theory=float(peak_frequency(theory[:, p], f_th, shape_band)),
                         simulation=float(st["peak_fit_hz"]),
-                        se=float(st["peak_fit_se_hz"]),
+                        # at least the resolution of a bin (the jackknife is 0 when every
+                        # replicate has its maximum in the same bin)
+                        se=max(float(st["peak_fit_se_hz"]), df / math.sqrt(12)),
                         rel_se=math.nan,
                         dof=dof,
                         **common,
@@ -651,6 +654,13 @@ def spectrum_rows(
             not_judged = ""
         except NotCalibrated as err:
             d, d_se, record, not_judged = 0.0, 0.0, "", f"not calibrated: {err}"
+        if m["quantity"] == "psd_peak" and not not_judged:
+            lo, hi = shape_band
+            if min(m["theory"] - lo, hi - m["theory"]) < 1e-6 * hi:
+                not_judged = (
+                    f"the theory's spectrum has no peak inside {lo:g}-{hi:g} Hz (its maximum "
+                    "lies at the band's edge)"
+                )
         if m["quantity"] in ("psd", "psd_rate_model") and not not_judged:
             chi2_groups.setdefault((m["quantity"], m["population"]), []).append(
                 (m, d, d_se, record)
