@@ -59,6 +59,7 @@ SCALES: dict[str, str] = {
     "psd_centroid": "absolute",
     "psd_peak": "absolute",
     "cv": "relative",
+    "closed_loop_rate": "relative",
 }
 
 #: columns identifying one expected deviation

@@ -27,6 +27,7 @@ Quantities:
 - ``psd_centroid`` / ``psd_peak``: centroid and interpolated peak frequency of the
   resonance band (Hz), which see a shifted or sharpened resonance;
 - ``cv``: CV of the pooled inter-spike intervals against nnmt's ``cvs``;
+- ``closed_loop_rate``: the firing rate pooled over the chunks (SE from their spread);
 - ``onset_g`` / ``onset_f``: the measured onset of the oscillatory
   instability (``mfval sweep``) against each prediction (a priori allowances).
 """
@@ -72,6 +73,7 @@ CLOSED_LOOP_QUANTITIES = (
     "psd_centroid",
     "psd_peak",
     "cv",
+    "closed_loop_rate",
 )
 
 #: top-level sections of ``params/closed_loop.yaml`` and the keys of its nested sections
@@ -87,10 +89,11 @@ CLOSED_LOOP_SECTIONS = (
 CLOSED_LOOP_KEYS = {
     "simulation": ("duration", "sweep_duration", "semi_empirical_frequencies"),
     "sweep": ("stable_rate_relative",),
-    "allowances": ("psd", "shape", "cv", "onset"),
+    "allowances": ("psd", "shape", "cv", "rate", "onset"),
     "allowances.psd": (*PSD_TERMS, "justification"),
     "allowances.shape": ("centroid", "peak", "justification"),
     "allowances.cv": ("relative", "justification"),
+    "allowances.rate": ("relative", "justification"),
     "allowances.onset": ("justification",),
 }
 
@@ -104,7 +107,7 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     of the network protocol's duration, :func:`mfval.simulation.closed_loop.closed_loop_specs`),
     ``semi_empirical_frequencies``, ``check_frequencies``, ``chi2_band`` (Hz),
     ``psd`` (dict of :data:`PSD_TERMS`), ``centroid_hz``, ``peak_hz`` (Hz),
-    ``cv_relative``, ``source``.
+    ``cv_relative``, ``rate_relative``, ``source``.
 
     Raises
     ------
@@ -157,7 +160,9 @@ def load_closed_loop_config(path: str | Path | None = None) -> dict:
     )
     cv = section("allowances.cv", allow)
     out["cv_relative"] = number(path, "allowances.cv.relative", cv.get("relative"))
-    for name in ("psd", "shape", "cv", "onset"):
+    rate = section("allowances.rate", allow)
+    out["rate_relative"] = number(path, "allowances.rate.relative", rate.get("relative"))
+    for name in ("psd", "shape", "cv", "rate", "onset"):
         if not str(section(f"allowances.{name}", allow).get("justification", "")).strip():
             raise ParameterError(path, f"allowances.{name}.justification", None, "missing")
     return out
@@ -316,8 +321,10 @@ def closed_loop_measurements(
     prediction is finite), their band means ``psd_aggregate`` and
     ``psd_rate_model_aggregate`` over ``aggregate_band``, the centroid
     ``psd_centroid`` and interpolated peak frequency ``psd_peak`` (Hz) of the LIF
-    spectrum over ``shape_band``, and ``cv``. ``mfval calibrate --closed-loop``
-    records their deviations; :func:`spectrum_rows` judges them.
+    spectrum over ``shape_band``, ``cv`` and ``closed_loop_rate`` (the rate pooled
+    over the chunks, 10 times the network protocol's time at this point).
+    ``mfval calibrate --closed-loop`` records their deviations; :func:`spectrum_rows`
+    judges them.
 
     Standard errors of the simulated spectrum (``psd``, ``psd_rate_model``, their band
     means and the centroid): from the relative SE pooled over the bins of
@@ -458,6 +465,21 @@ def closed_loop_measurements(
                 theory_rate_hz=float(point["firing_rates"][p]),
             )
         )
+        out.append(
+            dict(
+                quantity="closed_loop_rate",
+                population=name,
+                frequency_hz=math.nan,
+                unit="Hz",
+                scale="relative",
+                theory=float(point["firing_rates"][p]),
+                simulation=float(st["rate_hz"]),
+                se=float(st["rate_se_hz"]),
+                rel_se=math.nan,
+                dof=dof,
+                theory_rate_hz=float(point["firing_rates"][p]),
+            )
+        )
     for m in out:
         m.update(mu_mV=mu_mV, sigma_mV=sigma_mV)
     return out
@@ -521,6 +543,8 @@ def allowance_of(quantity: str, expected: float, config: dict) -> float:
     """A-priori allowance of a calibrated closed-loop row (``params/closed_loop.yaml``)."""
     if quantity == "cv":
         return config["cv_relative"] * abs(expected)
+    if quantity == "closed_loop_rate":
+        return config["rate_relative"] * abs(expected)
     if quantity == "psd_centroid":
         return config["centroid_hz"]
     if quantity == "psd_peak":
