@@ -202,6 +202,8 @@ def _theory_spectra(point, freqs, rel_se=0.02):
             "peak_fit_se_hz": 1.0,
             "cv": point["cv"],
             "cv_se": [0.001, 0.001],
+            "rate_hz": point["firing_rates"],
+            "rate_se_hz": 0.002 * point["firing_rates"],
             "n_chunks": 10,
         }
     )
@@ -234,7 +236,9 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
         return judged_table(rows)
 
     rows = judge()
-    lif = rows[rows["quantity"].isin(["psd", "psd_aggregate", "psd_centroid", "cv"])]
+    lif = rows[
+        rows["quantity"].isin(["psd", "psd_aggregate", "psd_centroid", "cv", "closed_loop_rate"])
+    ]
     assert (lif["verdict"] == VERDICT_PASS).all()
     chi2 = rows[rows["kind"] == "chi2"]
     assert len(chi2) == 4 and (chi2["dof"] == 30).all()
@@ -254,9 +258,11 @@ def test_spectrum_rows_pass_on_theory_and_fail_far_from_it(params):
     # a shifted resonance: the centroid moves
     stats["centroid_hz"] += 10.0
     stats["cv"] = 0.5
+    stats["rate_hz"] *= 1.03
     rows = judge()
     assert (rows[rows["quantity"] == "psd_centroid"]["verdict"] == VERDICT_FAIL).all()
     assert (rows[rows["quantity"] == "cv"]["verdict"] == VERDICT_FAIL).all()
+    assert (rows[rows["quantity"] == "closed_loop_rate"]["verdict"] == VERDICT_FAIL).all()
     # without an expected deviation nothing is judged
     rows = judged_table(
         spectrum_rows(
