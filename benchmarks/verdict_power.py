@@ -37,6 +37,7 @@ Example (the numbers in the README)::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -327,7 +328,7 @@ def main(argv=None) -> int:
         print("\n## Physical plants, simulated (first seed)\n")
         print(weight.to_string(index=False))
     print(f"\n({time.perf_counter() - start:.0f} s)")
-    print(f"command: python benchmarks/verdict_power.py {' '.join(argv or sys.argv[1:])}")
+    print(f"command: python benchmarks/verdict_power.py {shlex.join(argv or sys.argv[1:])}")
     return 0
 
 
