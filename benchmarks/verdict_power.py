@@ -16,6 +16,15 @@
     seed (same connectivity and noise); so is ``tau_m_scale`` (membrane time
     constant of both protocols). Option ``--simulated``.
 
+(c) Closed loop (issue 18): the physical plants of the closed-loop simulation
+    (``mfval.comparison.planted.CLOSED_LOOP_PLANTS``: recurrent delay, recurrent
+    inhibitory weights, external drive of E, each times 1 + e) are simulated at every
+    seed (only the stability-point chunks; the open-loop simulations of the seed are
+    read back from the store, same keys) and judged with the whole table; a plant is
+    caught at a seed if a closed-loop row (``CLOSED_LOOP_QUANTITIES``, pointwise,
+    chi-square or shape) fails where the unplanted run of that seed failed none.
+    Option ``--closed-loop``.
+
 Sizes are configurable, so that the script runs at whatever compute is at
 hand: ``--duration-scale 0.25`` is the ``--quick`` size of ``mfval run``
 (larger SEs, less power); 1 is the default ``mfval run``.
@@ -28,6 +37,7 @@ Example (the numbers in the README)::
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -47,6 +57,8 @@ FAMILIES = [
     ("rate_scale", "", "rate", [1.005, 1.01, 1.02, 1.03, 1.05]),
     ("rate_scale", "@6,6", "rate", [1.02, 1.03, 1.05, 1.08, 1.12]),
     ("rate_scale", "@10,10", "rate", [1.01, 1.02, 1.03, 1.05, 1.08]),
+    ("rate_scale", "@6,12", "rate", [1.02, 1.03, 1.05, 1.08]),
+    ("rate_scale", "@12,12", "rate", [1.02, 1.03, 1.05, 1.08]),
     ("tf_gain", "", "tf_amplitude", [1.005, 1.01, 1.02, 1.03, 1.05]),
     ("tf_gain", "@6,6", "tf_amplitude", [1.01, 1.02, 1.03, 1.05, 1.08]),
     ("tf_gain", "@25-80Hz", "tf_amplitude", [1.01, 1.02, 1.03, 1.05, 1.08]),
@@ -66,6 +78,34 @@ def parse_seeds(text: str) -> list[int]:
     return [int(x) for x in text.split(",")]
 
 
+def markdown_thresholds(
+    thresholds: pd.DataFrame, power: pd.DataFrame, alarms: pd.DataFrame, seeds: list
+) -> str:
+    """The README's power table (markdown), generated: thresholds, counts and false alarms."""
+    lines = [
+        f"False alarms: {int(alarms['false alarms'].sum())} in {len(seeds)} seeds "
+        f"({int(alarms['judged rows'].sum())} judged rows in all, "
+        f"{int(alarms.groupby('seed')['judged rows'].sum().min())}-"
+        f"{int(alarms.groupby('seed')['judged rows'].sum().max())} per seed).",
+        "",
+        "| planted error | judged by | caught at 5/5 seeds from | caught at some seeds from "
+        "| seeds caught per size |",
+        "|---|---|---|---|---|",
+    ]
+    for _, t in thresholds.iterrows():
+        group = power[
+            (power["planted"] == t["planted error"]) & (power["quantity"] == t["quantity"])
+        ]
+        per_size = ", ".join(
+            f"{r['size']:g}: {int(r['caught'])}/{int(r['seeds'])}" for _, r in group.iterrows()
+        )
+        lines.append(
+            f"| {t['planted error']} | {t['quantity']} | {t['caught at every seed from']} "
+            f"| {t['caught at some seed from']} | {per_size} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def failed_rows(comparison: pd.DataFrame, quantity: str | None = None) -> pd.DataFrame:
     rows = comparison[comparison["verdict"] == VERDICT_FAIL]
     return rows if quantity is None else rows[rows["quantity"] == quantity]
@@ -81,6 +121,17 @@ def main(argv=None) -> int:
         "--simulated",
         default="exc_weight_scale=1.02,exc_weight_scale=1.05,tau_m_scale=1.01,tau_m_scale=1.02",
         help="physical plants simulated at the first seed, comma-separated ('' for none)",
+    )
+    parser.add_argument(
+        "--no-measurement-plants",
+        action="store_true",
+        help="skip the graded measurement plants (FAMILIES; false alarms and simulated "
+        "plants only)",
+    )
+    parser.add_argument(
+        "--closed-loop",
+        default="delay_scale=1.05,1.1;inh_weight_scale=1.025,1.05;drive_e_scale=1.025,1.05",
+        help="closed-loop plants simulated at every seed: NAME=SIZE,SIZE;NAME=... ('' for none)",
     )
     parser.add_argument("--out", type=Path, default=ROOT / "output" / "power")
     parser.add_argument(
@@ -132,7 +183,7 @@ def main(argv=None) -> int:
     alarms = pd.DataFrame(alarms)
 
     power = []
-    for name, region, quantity, sizes in FAMILIES:
+    for name, region, quantity, sizes in [] if args.no_measurement_plants else FAMILIES:
         for size in sizes:
             planted = f"{name}={size:g}{region}"
             caught = []
@@ -157,7 +208,59 @@ def main(argv=None) -> int:
                     "example rows": caught[0]["by"],
                 }
             )
-    power = pd.DataFrame(power)
+    power = pd.DataFrame(
+        power, columns=["planted", "quantity", "size", "caught", "seeds", "example rows"]
+    )
+
+    from mfval.comparison.closed_loop import CLOSED_LOOP_QUANTITIES
+
+    closed = []
+    for family in [x.strip() for x in args.closed_loop.split(";") if x.strip()]:
+        name, _, sizes = family.partition("=")
+        for size in [float(x) for x in sizes.split(",")]:
+            planted = f"{name}={size:.10g}"  # a delay must stay on the time grid
+            caught = []
+            for seed in seeds:
+                t = time.perf_counter()
+                table = run_validation(
+                    params,
+                    settings(seed, planted),
+                    store,
+                    config,
+                    workers=args.workers,
+                    progress=False,
+                ).comparison
+                base = baseline[seed].comparison
+                base_failed = base["quantity"].isin(CLOSED_LOOP_QUANTITIES) & (
+                    base["verdict"] == VERDICT_FAIL
+                )
+                hit = failed_rows(table)
+                hit = hit[hit["quantity"].isin(CLOSED_LOOP_QUANTITIES)]
+                caught.append(
+                    {
+                        "caught": not hit.empty and not base_failed.any(),
+                        "by": ", ".join(check_id(r) for _, r in hit.iterrows()),
+                        "n": len(hit),
+                    }
+                )
+                print(
+                    f"{planted} seed {seed}: {len(hit)} closed-loop rows fail "
+                    f"({time.perf_counter() - t:.0f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            closed.append(
+                {
+                    "planted": name,
+                    "quantity": "closed loop",
+                    "size": size,
+                    "caught": sum(c["caught"] for c in caught),
+                    "seeds": len(seeds),
+                    "failing rows per seed": ", ".join(str(c["n"]) for c in caught),
+                    "example rows": "; ".join(c["by"] for c in caught[:1]),
+                }
+            )
+    closed = pd.DataFrame(closed)
 
     weight = []
     for planted in [x.strip() for x in args.simulated.split(",") if x.strip()]:
@@ -184,7 +287,8 @@ def main(argv=None) -> int:
     weight = pd.DataFrame(weight)
 
     thresholds = []
-    for (planted, quantity), group in power.groupby(["planted", "quantity"], sort=False):
+    both = pd.concat([power, closed], ignore_index=True) if len(closed) else power
+    for (planted, quantity), group in both.groupby(["planted", "quantity"], sort=False):
         every = group[group["caught"] == group["seeds"]]["size"]
         some = group[group["caught"] > 0]["size"]
         thresholds.append(
@@ -199,12 +303,14 @@ def main(argv=None) -> int:
     thresholds = pd.DataFrame(thresholds)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    from mfval.io import write_csv
+    from mfval.io import write_csv, write_text
 
     write_csv(alarms, args.out / "false_alarms.csv")
     write_csv(power, args.out / "power.csv")
     write_csv(weight, args.out / "weight_plants.csv")
+    write_csv(closed, args.out / "closed_loop_plants.csv")
     write_csv(thresholds, args.out / "thresholds.csv")
+    write_text(markdown_thresholds(thresholds, both, alarms, seeds), args.out / "power_table.md")
     summary = alarms.groupby("quantity", sort=False)[["judged rows", "false alarms"]].sum()
     print(
         f"# verdict power: seeds {seeds}, duration scale {args.duration_scale:g}, "
@@ -220,12 +326,18 @@ def main(argv=None) -> int:
     print(thresholds.to_string(index=False))
     print("\n## Caught fraction per size\n")
     print(power.drop(columns="example rows").to_string(index=False))
+    if len(closed):
+        print("\n## Closed-loop plants, simulated at every seed\n")
+        print(closed.drop(columns="example rows").to_string(index=False))
+        for _, row in closed.iterrows():
+            print(f"  {row['planted']}={row['size']:g}, first seed: {row['example rows']}")
     if len(weight):
         print("\n## Physical plants, simulated (first seed)\n")
         print(weight.to_string(index=False))
     print(f"\n({time.perf_counter() - start:.0f} s)")
     if args.record is not None:
         write_record(args, seeds, config, alarms, power, weight, time.perf_counter() - start)
+    print(f"command: python benchmarks/verdict_power.py {shlex.join(argv or sys.argv[1:])}")
     return 0
 
 

@@ -50,6 +50,16 @@ SCALES: dict[str, str] = {
     "tf_phase": "absolute",
     "tau_rate": "relative",
     "W_rate": "relative",
+    # closed loop (mfval.comparison.closed_loop, `mfval calibrate --closed-loop`)
+    "psd": "relative",
+    "psd_rate_model": "relative",
+    "psd_semi_empirical": "relative",
+    "psd_aggregate": "relative",
+    "psd_rate_model_aggregate": "relative",
+    "psd_centroid": "absolute",
+    "psd_peak": "absolute",
+    "cv": "relative",
+    "closed_loop_rate": "relative",
 }
 
 #: columns identifying one expected deviation
@@ -348,6 +358,23 @@ def write_expected_deviations(
     """
     from mfval.io import write_text
 
+    doc = _document(recorded, record, not_recorded)
+    text = EXPECTED_HEADER + yaml.safe_dump(
+        doc, sort_keys=False, default_flow_style=None, width=200
+    )
+    return write_text(text, path)
+
+
+#: first lines of the expected-deviation file
+EXPECTED_HEADER = (
+    "# Expected deviations of the theory (sim vs nnmt), written by `mfval calibrate`.\n"
+    "# Do not edit by hand: rerun the calibration. Each entry names its record (provenance).\n"
+    "# scale: relative = sim/theory - 1; absolute = sim - theory (mV, deg or Hz).\n"
+)
+
+
+def _document(recorded: pd.DataFrame, record: dict, not_recorded: pd.DataFrame | None) -> dict:
+    """The YAML document of one calibration: its record, entries and rows not recorded."""
     if "id" not in record:
         raise ValueError("a calibration record needs an 'id'")
     entries = []
@@ -361,13 +388,49 @@ def write_expected_deviations(
     if not_recorded is not None and not not_recorded.empty:
         for _, row in not_recorded.iterrows():
             rejected.append({c: _plain(v) for c, v in row.items()} | {"record": record["id"]})
-    doc = {"records": [record], "entries": entries, "not_recorded": rejected}
-    header = (
-        "# Expected deviations of the theory (sim vs nnmt), written by `mfval calibrate`.\n"
-        "# Do not edit by hand: rerun the calibration. Each entry names its record (provenance).\n"
-        "# scale: relative = sim/theory - 1; absolute = sim - theory (mV or deg).\n"
+    return {"records": [record], "entries": entries, "not_recorded": rejected}
+
+
+def merge_expected_deviations(
+    path: str | Path,
+    recorded: pd.DataFrame,
+    record: dict,
+    not_recorded: pd.DataFrame | None,
+    quantities,
+) -> Path:
+    """Replace the entries of ``quantities`` in the file by a new calibration's, keep the rest.
+
+    Entries and not-recorded rows of other quantities, and the records they name,
+    stay as they are (e.g. the open-loop calibration when only the closed loop
+    is calibrated again); the new ``record`` is appended. Without a file this is
+    :func:`write_expected_deviations`.
+    """
+    from mfval.io import write_text
+
+    path = Path(path)
+    if not path.exists():
+        return write_expected_deviations(path, recorded, record, not_recorded)
+    load_expected_deviations(path)  # a bad file is refused before it is rewritten
+    raw = yaml.safe_load(path.read_text()) or {}
+    quantities = set(quantities)
+    new_ids = {record["id"]}
+    entries = [e for e in raw.get("entries") or [] if e.get("quantity") not in quantities]
+    rejected = [e for e in raw.get("not_recorded") or [] if e.get("quantity") not in quantities]
+    fresh = yaml.safe_load(
+        yaml.safe_dump(
+            _document(recorded, record, not_recorded), sort_keys=False, default_flow_style=None
+        )
     )
-    text = header + yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=200)
+    used = {e.get("record") for e in entries + rejected}
+    records = [r for r in raw.get("records") or [] if r.get("id") in used - new_ids]
+    doc = {
+        "records": records + fresh["records"],
+        "entries": entries + fresh["entries"],
+        "not_recorded": rejected + fresh["not_recorded"],
+    }
+    text = EXPECTED_HEADER + yaml.safe_dump(
+        doc, sort_keys=False, default_flow_style=None, width=200
+    )
     return write_text(text, path)
 
 

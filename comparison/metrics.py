@@ -454,6 +454,8 @@ def comparison_table(
     measured = measurement_rows(scan, params, network, transfer, fits, simulator)
     judged = judge_rows(measured, config)
     table = pd.concat([judged, aggregate_rows(judged, config)], ignore_index=True)
+    if table.empty:  # nothing of the open-loop protocols (e.g. a closed-loop calibration)
+        return pd.DataFrame(columns=COLUMNS)
     return family_wise_verdicts(table, config.family_wise_alpha).reindex(columns=COLUMNS)
 
 

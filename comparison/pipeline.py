@@ -213,7 +213,14 @@ def run_validation(
         from mfval.comparison.closed_loop import ClosedLoopRun
 
         closed = ClosedLoopRun(
-            params, settings, store, workers, progress, client, simulator=settings.simulators[0]
+            params,
+            settings,
+            store,
+            workers,
+            progress,
+            client,
+            simulator=settings.simulators[0],
+            expected=config.expected,
         )
     closed_tasks = closed.simulation_tasks if closed else []
     tasks = interleave_structures(
@@ -304,7 +311,9 @@ def replant(result: ValidationResult, params: dict, planted: str) -> ValidationR
     """Judge the simulations of an unplanted result again under a graded measurement plant.
 
     Only plants that act on the measurement (not ``exc_weight_scale`` or the
-    named simulation errors) can be replanted.
+    named simulation errors) can be replanted. The closed-loop rows of the result (which
+    no measurement plant changes) stay in the table, so that the family-wise verdicts
+    are those of the whole run.
     """
     from dataclasses import replace
 
@@ -321,7 +330,7 @@ def replant(result: ValidationResult, params: dict, planted: str) -> ValidationR
         if not result.transfer.empty
         else [],
     }
-    return compare(
+    out = compare(
         params,
         result.config,
         result.scan,
@@ -330,3 +339,13 @@ def replant(result: ValidationResult, params: dict, planted: str) -> ValidationR
         frames["transfer"],
         replace(result.settings, planted=planted),
     )
+    if result.closed_loop is not None:  # unchanged by the plant, but part of the family
+        from mfval.comparison.aggregate import family_wise_verdicts
+        from mfval.comparison.metrics import COLUMNS
+
+        out.closed_loop = result.closed_loop
+        out.comparison = family_wise_verdicts(
+            pd.concat([out.comparison, result.closed_loop.comparison], ignore_index=True),
+            result.config.family_wise_alpha,
+        ).reindex(columns=COLUMNS)
+    return out

@@ -14,7 +14,9 @@ Two kinds:
 - graded errors ``NAME=SIZE[@MU,SIGMA][@F1-F2Hz]`` of :data:`GRADED_PLANTS`,
   optionally restricted to one working point (mV) and a frequency band.
   ``exc_weight_scale`` (recurrent excitatory weights times SIZE) and
-  ``tau_m_scale`` (membrane time constant times SIZE) are simulated. The others act
+  ``tau_m_scale`` (membrane time constant times SIZE) are simulated; so are the
+  closed-loop plants :data:`CLOSED_LOOP_PLANTS` (the stability-point simulation only:
+  recurrent delay, recurrent inhibitory weights, external drive of E, times SIZE). The others act
   on the measurement of a finished simulation, which lets one simulation serve
   every size: ``tf_gain`` multiplies the estimated N(f) by SIZE and leaves its SE
   (exactly what an applied modulation SIZE times larger than the dmu the estimate
@@ -106,6 +108,23 @@ GRADED_PLANTS: dict[str, GradedKind] = {
         "simulation",
         "factor on the simulated inhibitory boxcar half-width R_I (spatial protocol)",
         lambda size: _options(spatial={"radius_scale": (1.0, size)}),
+    ),
+    # closed loop (issue 18): physical errors of the simulated network at the stability
+    # point only (the theory, the external rates and the open-loop protocols are untouched)
+    "delay_scale": GradedKind(
+        "simulation",
+        "factor on the recurrent delay (closed-loop simulation only)",
+        lambda size: _options(closed_loop={"delay_scale": size}),
+    ),
+    "inh_weight_scale": GradedKind(
+        "simulation",
+        "factor on the recurrent inhibitory weights, the loop gain (closed-loop simulation only)",
+        lambda size: _options(closed_loop={"weight_scale_inh": size}),
+    ),
+    "drive_e_scale": GradedKind(
+        "simulation",
+        "factor on the external Poisson rates of population E (closed-loop simulation only)",
+        lambda size: _options(closed_loop={"drive_scale": (size, 1.0)}),
     ),
     "rate_scale": GradedKind("network measurement", "factor on the simulated rates and SEs"),
     "tf_gain": GradedKind(
@@ -237,6 +256,9 @@ def parse_plant(text: str) -> GradedPlant | None:
         raise ParameterError("--planted", "planted", text, "the band needs F1 <= F2")
     return GradedPlant(match["name"], size, point, band)
 
+
+#: graded plants that act on the closed-loop simulation only
+CLOSED_LOOP_PLANTS = ("delay_scale", "inh_weight_scale", "drive_e_scale")
 
 #: graded plants that act on N(f) (the only ones a band @F1-F2Hz restricts)
 FREQUENCY_PLANTS = ("tf_gain", "tf_phase_deg", "tf_latency_ms")

@@ -269,7 +269,10 @@ def report_section(result) -> list[str]:
     if result is None:
         return []
     table = spectrum_summary(result.comparison)
-    cv = result.comparison[result.comparison["quantity"] == "cv"]
+    comparison = result.comparison
+    cv = comparison[comparison["quantity"] == "cv"]
+    shape = comparison[comparison["quantity"].isin(["psd_centroid", "psd_peak"])]
+    chi2 = comparison[comparison["kind"] == "chi2"]
     stats = result.stats
     lines = [
         f"## Closed loop at ({stats['mu_mV'].iloc[0]:g}, {stats['sigma_mV'].iloc[0]:g}) mV",
@@ -284,6 +287,22 @@ def report_section(result) -> list[str]:
         + ", ".join(
             f"{r.population} {r.simulation:.3f} +- {r.se:.3f} (nnmt {r.theory:.3f})"
             for r in cv.itertuples()
+        ),
+        "",
+        "Shape of the resonance (100-400 Hz; Hz, expectation = LIF theory + calibrated "
+        "deviation): "
+        + ", ".join(
+            f"{r.quantity.removeprefix('psd_')} {r.population} {r.simulation:.1f} +- {r.se:.1f} "
+            f"(expected {r.expected:.1f}, {r.verdict})"
+            for r in shape.itertuples()
+        ),
+        "",
+        "Chi-square of each whole spectrum (every bin of the chi-square band, with the "
+        "taper's bin-to-bin correlation): "
+        + ", ".join(
+            f"{r.quantity} {r.population} {r.chi2:.1f} / {int(r.dof)} (p {r.p_value:.2g}, "
+            f"{r.verdict})"
+            for r in chi2.itertuples()
         ),
         "",
         "![closed loop](closed_loop.png)",

@@ -82,6 +82,8 @@ CHECK_KEYS = {
     "aggregate_band": QSpec("Hz", "pair", "positive"),
     "peak_mode_allowance": QSpec("1", "scalar", "nonnegative"),
     "psd_renewal_allowance": QSpec("1", "scalar", "nonnegative"),
+    "cv_allowance_relative": QSpec("1", "scalar", "nonnegative"),
+    "rate_allowance_relative": QSpec("1", "scalar", "nonnegative"),
 }
 SPATIAL_RECORD = "a priori (params/spatial.yaml, params/closed_loop.yaml)"
 
@@ -426,7 +428,7 @@ def stable_rows(setting, simulator, sim, theory_point, stability, network, confi
                         theory=float(theory_point["firing_rates"][p]),
                         simulation=st["rate_hz"],
                         se=st["rate_se_hz"],
-                        allowance=cl_config["stable_rate_relative"]
+                        allowance=checks["rate_allowance_relative"]
                         * float(theory_point["firing_rates"][p]),
                         dof=dof,
                         **common,
@@ -443,7 +445,7 @@ def stable_rows(setting, simulator, sim, theory_point, stability, network, confi
                         theory=cv_th,
                         simulation=st["cv"],
                         se=st["cv_se"],
-                        allowance=cl_config["cv_relative"] * cv_th,
+                        allowance=checks["cv_allowance_relative"] * cv_th,
                         dof=dof,
                         **common,
                     )

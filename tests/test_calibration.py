@@ -213,3 +213,25 @@ def test_graded_plant_parsing():
     }
     with pytest.raises(ValueError, match="NAME=SIZE"):
         parse_plant("tf_gainx=2")
+
+
+def test_closed_loop_calibration_replaces_only_its_own_entries(tmp_path):
+    """`mfval calibrate --closed-loop` keeps the open-loop record and entries of the file."""
+    from mfval.comparison.calibration import merge_expected_deviations
+
+    open_loop, _ = combine_simulators({"brian2": _sim_table([1.0, 2.0])}, 3.0)
+    path = write_expected_deviations(tmp_path / "e.yaml", open_loop, {"id": "cal-open"})
+
+    def closed(value, record_id):
+        table = _sim_table([value]).assign(quantity="psd", scale="relative", population="I")
+        recorded, _ = combine_simulators({"brian2": table, "nest": table}, 3.0)
+        return merge_expected_deviations(path, recorded, {"id": record_id}, None, ["psd", "cv"])
+
+    closed(0.1, "cal-closed-1")
+    closed(0.2, "cal-closed-2")  # a second closed-loop calibration replaces the first
+    loaded = load_expected_deviations(path)
+    assert [r["id"] for r in loaded.records] == ["cal-open", "cal-closed-2"]
+    assert loaded.lookup("tf_phase", "E", 10.0, 10.0, 10.0)[:2] == pytest.approx((2.0, 0.01))
+    d, se, record = loaded.lookup("psd", "I", 10.0, 10.0, 1.0)
+    assert (d, record) == (pytest.approx(0.2), "cal-closed-2")
+    assert se == pytest.approx(0.01 / math.sqrt(2), rel=1e-3)

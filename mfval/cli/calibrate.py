@@ -10,6 +10,10 @@ expected-deviation file named in ``params/validation.yaml`` with a record of
 the command, seeds, durations, points, versions, code fingerprints, git
 commit and date. ``--simulator`` names the simulators to run
 (:data:`SIMULATORS`; NEST needs the optional extra ``.[nest]``).
+``--closed-loop`` calibrates the closed-loop rows instead (spectra per population and
+frequency, their band means, centroid and peak frequency, CV; at the stability point,
+``duration_factor`` times the chunks) and replaces only their entries in the file, so
+that the open-loop calibration and its record stay as they are.
 """
 
 from __future__ import annotations
@@ -61,6 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="durations times this factor (default: calibration.duration_factor of the rules)",
     )
     parser.add_argument("--full-grid", action="store_true", help="calibrate every grid point")
+    parser.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="calibrate the closed-loop rows only (spectra, their shape, CV at the stability "
+        "point) and replace only their entries in the expected-deviation file",
+    )
     parser.add_argument("--validation", type=Path, default=None, help="verdict rules YAML")
     parser.add_argument(
         "--output-file",
@@ -147,9 +157,21 @@ def main(args: argparse.Namespace) -> int:
         raise ParameterError("--duration-factor", "duration_factor", factor, "must be positive")
     sim = params["simulation"]
     settings = default_settings(params, full_grid=args.full_grid)
-    settings.closed_loop_point = None  # expected deviations of the open-loop protocols only
     settings.network_options = {"duration": factor * sim["network_duration"]}
     settings.transfer_options = {"duration": factor * sim["transfer_duration"]}
+    closed_config = None
+    if args.closed_loop:
+        from mfval.comparison.closed_loop import load_closed_loop_config
+
+        closed_config = load_closed_loop_config()
+        # the closed loop at the stability point only; the chunks keep their length, their
+        # number grows. The semi-empirical spectrum (its prediction uses the run's own
+        # open-loop N) is not calibrated: its rows are reported, not judged
+        settings.network_points = []
+        settings.transfer_points = []
+        settings.closed_loop_options = {"duration": factor * closed_config["duration"]}
+    else:
+        settings.closed_loop_point = None  # expected deviations of the open-loop protocols
     per_simulator: dict[str, pd.DataFrame] = {}
     measured_all = []
     if "nest" in simulators:
@@ -180,6 +202,15 @@ def main(args: argparse.Namespace) -> int:
                     client=client,
                     purpose="calibration",
                 )
+                if args.closed_loop:
+                    from mfval.comparison.closed_loop import measured_deviation_rows
+
+                    measurements = result.closed_loop.measurements
+                    measured_all.append(
+                        pd.DataFrame(measurements).assign(simulator=name, seed=seed)
+                    )
+                    frames.append(measured_deviation_rows(measurements))
+                    continue
                 measured = measurement_rows(
                     result.scan, params, result.network, result.transfer, result.fits, name
                 )
@@ -190,8 +221,9 @@ def main(args: argparse.Namespace) -> int:
         close_client(client)
     recorded, not_recorded = combine_simulators(per_simulator, config.k_agree)
     points = sorted({(float(m), float(s)) for m, s in zip(recorded["mu_mV"], recorded["sigma_mV"])})
+    record_id = f"cal-{utc_now()[:10]}-{'+'.join(simulators)}-s{'-'.join(map(str, seeds))}"
     record = {
-        "id": f"cal-{utc_now()[:10]}-{'+'.join(simulators)}-s{'-'.join(map(str, seeds))}",
+        "id": record_id + ("-closed-loop" if args.closed_loop else ""),
         "date": utc_now(),
         "command": "mfval " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mfval calibrate",
         "simulators": simulators,
@@ -207,6 +239,19 @@ def main(args: argparse.Namespace) -> int:
         "transfer_amplitude_mV": float(sim["transfer_amplitude"] * 1e3),
         "dt_ms": float(sim["dt"] * 1e3),
         "points_mV": [list(p) for p in points],
+        **(
+            {
+                "protocols": ["closed_loop"],
+                "closed_loop_duration_s": float(settings.closed_loop_options["duration"]),
+                "closed_loop_chunk_s": float(sim["network_duration"]),
+                "closed_loop_chunks": int(
+                    round(settings.closed_loop_options["duration"] / sim["network_duration"])
+                ),
+                "closed_loop_point_mV": [round(x * 1e3, 6) for x in settings.closed_loop_point],
+            }
+            if args.closed_loop
+            else {}
+        ),
         "k_agree": float(config.k_agree),
         "versions": {**software_versions(), "python": platform.python_version()},
         "code_fingerprints": {k: code_fingerprint(k) for k in ("theory", "network", "transfer")},
@@ -216,7 +261,13 @@ def main(args: argparse.Namespace) -> int:
         "n_not_recorded": int(len(not_recorded)),
     }
     path = args.output_file or Path(config.expected.source)
-    write_expected_deviations(path, recorded, record, not_recorded)
+    if args.closed_loop:
+        from mfval.comparison.calibration import merge_expected_deviations
+        from mfval.comparison.closed_loop import CLOSED_LOOP_QUANTITIES
+
+        merge_expected_deviations(path, recorded, record, not_recorded, CLOSED_LOOP_QUANTITIES)
+    else:
+        write_expected_deviations(path, recorded, record, not_recorded)
     write_csv(pd.concat(measured_all, ignore_index=True), args.out / "calibration_measured.csv")
     print(
         f"wrote {path}: {len(recorded)} expected deviations, {len(not_recorded)} not recorded "

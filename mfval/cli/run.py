@@ -103,6 +103,16 @@ def check_inputs(args: argparse.Namespace):
     )
     for simulator in settings.simulators:
         simulation_tasks(params, settings, simulator)  # every spec checked; nothing run
+    if settings.closed_loop_point is not None:  # e.g. a planted delay off the time grid
+        from mfval.comparison.planted import plant_options
+        from mfval.simulation.closed_loop.tasks import closed_loop_tasks
+
+        mu, sigma = settings.closed_loop_point
+        options = plant_options(settings.planted, "closed_loop", mu, sigma)
+        try:
+            closed_loop_tasks(mu, sigma, params, 0, simulator=settings.simulators[0], **options)
+        except ValueError as err:
+            raise ValueError(f"--planted {settings.planted}: {err}") from None
     return params, config, settings
 
 

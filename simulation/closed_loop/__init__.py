@@ -26,8 +26,10 @@ segments of all chunks; standard errors come from the spread between chunks
 Window: as :mod:`mfval.simulation.network.measure` (detection steps w + 1 .. w + n
 after the warm-up of w steps; spikes binned by their exact integer step).
 
-Planted error (``delay_scale``): the recurrent delay of the simulated network
-only is multiplied by this factor; the theory (external rates, predictions)
-keeps the parameter file's delay. Open-loop checks cannot see it (rates and
-transfer function do not depend on the delay), the spectra must.
+Planted errors, in the simulated network only (the theory, the external rates and
+the predictions keep the parameter file's network): ``delay_scale`` multiplies the
+recurrent delay (open-loop checks cannot see it: rates and transfer function do
+not depend on the delay; the spectra must), ``weight_scale_inh`` the recurrent
+inhibitory PSC amplitudes (the loop gain), ``drive_scale`` the external Poisson
+rates of each population.
 """

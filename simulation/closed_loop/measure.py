@@ -17,7 +17,15 @@ from mfval.simulation.estimators.cv import (
     isi_window_moments,
     window_count_moments,
 )
-from mfval.simulation.estimators.spectra import band_power_ratio, mean_over_units, rate_spectrum
+from mfval.simulation.estimators.spectra import (
+    band_power_ratio,
+    jackknife_over_units,
+    mean_over_units,
+    peak_frequency,
+    periodogram_bin_correlation,
+    rate_spectrum,
+    spectral_centroid,
+)
 from mfval.simulation.estimators.windows import spike_window
 
 #: settings used by the per-chunk measurement (they enter a chunk's store key)
@@ -196,6 +204,30 @@ def _peak(spectrum: dict, band) -> tuple[np.ndarray, np.ndarray]:
     return peak, np.maximum(se, resolution)
 
 
+def _resonance_shape(spectrum: dict, band) -> dict:
+    """Spectral centroid and interpolated peak frequency of the band (Hz), with SEs.
+
+    Per population, of the pooled spectrum
+    (:func:`mfval.simulation.estimators.spectra.spectral_centroid`,
+    :func:`~mfval.simulation.estimators.spectra.peak_frequency`); SEs by the
+    delete-one-chunk jackknife (>= 2 chunks), else over 10 groups of consecutive
+    segments, as :func:`_peak`.
+    """
+    f = spectrum["frequencies"]
+    seg = spectrum["segment_psd"]
+    chunk = np.asarray(spectrum.get("segment_chunk", np.zeros(seg.shape[0], int)))
+    if np.unique(chunk).size < 2:
+        chunk = np.repeat(np.arange(10), [g.size for g in np.array_split(np.arange(len(seg)), 10)])
+    out = {}
+    for name, statistic in (
+        ("centroid", lambda psd: spectral_centroid(psd, f, band)),
+        ("peak_fit", lambda psd: peak_frequency(psd, f, band)),
+    ):
+        value, se, _ = jackknife_over_units(seg, chunk, statistic)
+        out[f"{name}_hz"], out[f"{name}_se_hz"] = value, se
+    return out
+
+
 def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
     """Spectra and irregularity pooled over independent chunks (pure).
 
@@ -234,7 +266,9 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
         band_ratio, band_ratio_se, peak_frequency_hz, peak_frequency_se_hz,
         poisson_psd_per_s, psd_aggregate_per_s, psd_aggregate_se_per_s`` (mean
         PSD over the aggregate band), ``plateau_ratio, plateau_ratio_se`` (mean
-        PSD over the plateau band over rate / N).
+        PSD over the plateau band over rate / N), ``centroid_hz, centroid_se_hz,
+        peak_fit_hz, peak_fit_se_hz`` (spectral centroid and interpolated peak
+        frequency of the oscillation band ``band``, :func:`_resonance_shape`).
     """
     m = {**DEFAULT_MEASURE, **(measure or {})}
     if not chunks:
@@ -275,6 +309,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
     var_ratio, var_ratio_se = band_power_ratio(spectrum, 0.0, math.inf, poisson)
     band_ratio, band_ratio_se = band_power_ratio(spectrum, *m["band"], poisson)
     peak, peak_se = _peak(spectrum, m["band"])
+    shape = _resonance_shape(spectrum, m["band"])
     aggregate, aggregate_se = band_power_ratio(spectrum, *m["aggregate_band"], np.ones_like(sizes))
     plateau, plateau_se = band_power_ratio(spectrum, *m["plateau_band"], poisson)
     stats = []
@@ -302,6 +337,7 @@ def pool_chunks(chunks: list[dict], measure: dict | None = None) -> dict:
                 "psd_aggregate_se_per_s": float(aggregate_se[p]),
                 "plateau_ratio": float(plateau[p]),
                 "plateau_ratio_se": float(plateau_se[p]),
+                **{key: float(value[p]) for key, value in shape.items()},
             }
         )
     return {"spectrum": spectrum, "stats": stats}
@@ -352,7 +388,9 @@ def closed_loop_tables(chunks: list[dict], specs: list, measure: dict | None = N
     (DataFrame, one row per population: the columns of :func:`pool_chunks`
     and mu_mV, sigma_mV, g, theory_rate_hz, delay_s, seed (of the first
     chunk), duration_s (measured time over all chunks), n_chunks,
-    chunk_duration_s, n_segments, simulator).
+    chunk_duration_s, n_segments, simulator), ``bin_correlation`` (correlation of
+    the spectrum's ordinates 0, 1, 2, ... bins apart,
+    :func:`mfval.simulation.estimators.spectra.periodogram_bin_correlation`).
     """
     from mfval.theory.closed_loop import relative_inhibition
 
@@ -392,7 +430,12 @@ def closed_loop_tables(chunks: list[dict], specs: list, measure: dict | None = N
     stats["chunk_duration_s"] = float(spec.duration)
     stats["n_segments"] = spec_psd["segment_psd"].shape[0]
     stats["simulator"] = spec.simulator
-    return {"spectra": spectra, "stats": stats}
+    seg_steps = int(round(spec_psd["segment_s"] / spec.dt))
+    return {
+        "spectra": spectra,
+        "stats": stats,
+        "bin_correlation": periodogram_bin_correlation(seg_steps),
+    }
 
 
 def measure_closed_loop(recordings, specs, measure: dict | None = None) -> dict:

@@ -69,6 +69,8 @@ def closed_loop_spec(
     simulator: str = "brian2",
     backend: dict | None = None,
     theory: dict | None = None,
+    weight_scale_inh: float = 1.0,
+    drive_scale: tuple = (),
 ):
     """The :class:`mfval.simulation.network.NetworkSpec` of one closed-loop chunk (checked).
 
@@ -90,8 +92,21 @@ def closed_loop_spec(
         As :func:`mfval.simulation.network.make_network_spec`.
     theory : dict, optional
         :func:`mfval.simulation.network.theory_for_point` at this g (computed if not given).
+    weight_scale_inh : float
+        Planted-error hook: factor on the simulated recurrent inhibitory PSC amplitudes
+        (the loop gain; compiled in, its own binary).
+    drive_scale : tuple of float
+        Planted-error hook: factor on the external Poisson rates of each population
+        (run-time data); ``()``: none.
+
+    The planted errors change the simulated network only: the external rates and the
+    theory come from the parameter file's network.
     """
-    from mfval.simulation.network.spec import make_network_spec, theory_for_point
+    from mfval.simulation.network.spec import (
+        NetworkPerturbation,
+        make_network_spec,
+        theory_for_point,
+    )
 
     if theory is None:
         theory = theory_for_point(mu, sigma, params_for(params, g, 1.0))
@@ -105,6 +120,9 @@ def closed_loop_spec(
         theory=theory,
         simulator=simulator,
         backend=backend,
+        perturbation=NetworkPerturbation.from_options(
+            {"weight_scale_inh": weight_scale_inh, "drive_scale": drive_scale}
+        ),
     )
 
 
@@ -132,7 +150,8 @@ def closed_loop_specs(
     duration : float, optional
         Measured time over all chunks, s (default: one chunk).
     options
-        g, delay_scale, simulator, backend (see :func:`closed_loop_spec`).
+        g, delay_scale, weight_scale_inh, drive_scale, simulator, backend (see
+        :func:`closed_loop_spec`).
 
     Raises
     ------

@@ -74,8 +74,9 @@ def closed_loop_tasks(
     """Store tasks of one closed-loop measurement, one per chunk.
 
     ``options``: duration, chunk_duration, warmup, g, delay_scale,
-    simulator, backend (see :func:`closed_loop_specs`) and ``measure``
-    (overrides of :data:`DEFAULT_MEASURE`). A chunk's key is its recording's
+    weight_scale_inh, drive_scale, simulator, backend (see
+    :func:`closed_loop_specs`) and ``measure`` (overrides of
+    :data:`DEFAULT_MEASURE`). A chunk's key is its recording's
     key (:func:`mfval.simulation.network.recording_key`) and the settings of the
     per-chunk measurement, so chunks are cached one by one.
     """
@@ -92,6 +93,10 @@ def closed_loop_tasks(
         label += f" g={g:g}"
     if options.get("delay_scale", 1.0) != 1.0:
         label += f" delay x{options['delay_scale']:g}"
+    if options.get("weight_scale_inh", 1.0) != 1.0:
+        label += f" W_inh x{options['weight_scale_inh']:g}"
+    if options.get("drive_scale"):
+        label += f" drive x{tuple(options['drive_scale'])}"
     if specs[0].simulator != "brian2":
         label += f" [{specs[0].simulator}]"
     tasks = [

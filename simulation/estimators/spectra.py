@@ -188,3 +188,115 @@ def band_power_ratio(spectrum: dict, f_low: float, f_high: float, reference) -> 
         raise ValueError(f"no spectrum frequencies in [{f_low}, {f_high}] Hz")
     seg = spectrum["segment_psd"][:, :, sel].mean(axis=2) / np.asarray(reference, float)
     return mean_over_units(seg, spectrum.get("segment_unit"))
+
+
+def hann_taper(n_samples: int) -> np.ndarray:
+    """The taper of :func:`rate_spectrum`: Hann without its zero end points, (n_samples,)."""
+    n_samples = int(n_samples)
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be >= 2, got n_samples = {n_samples}")
+    return np.hanning(n_samples + 2)[1:-1]
+
+
+def periodogram_bin_correlation(n_samples: int, max_lag: int = 4) -> np.ndarray:
+    """Correlation of tapered periodogram ordinates ``lag`` bins apart, lag = 0 .. max_lag.
+
+    For a Gaussian process whose spectrum is flat over a few bins, the tapered
+    Fourier coefficients of one segment at bins k and k + l have the correlation
+    c_l = sum_n w_n^2 e^{-2 pi i l n / L} / sum_n w_n^2 (w: the taper of
+    :func:`rate_spectrum`, L = ``n_samples``), and the periodogram ordinates
+    (their squared moduli) the correlation |c_l|^2 (Isserlis). For the Hann taper
+    |c_1|^2 = 4/9 and |c_2|^2 = 1/36 (0 beyond): adjacent bins of the estimator
+    are not independent. Segments do not overlap, so the mean over segments
+    keeps these correlations.
+
+    Parameters
+    ----------
+    n_samples : int
+        Samples (time steps) per segment.
+    max_lag : int
+        Largest lag (bins).
+
+    Returns
+    -------
+    array (max_lag + 1,): the correlation at lag 0 (1), 1, ..., max_lag.
+    """
+    w2 = hann_taper(n_samples) ** 2
+    n = np.arange(w2.size)
+    lags = np.arange(int(max_lag) + 1)
+    c = np.array([np.sum(w2 * np.exp(-2j * np.pi * lag * n / w2.size)) for lag in lags])
+    return np.abs(c / w2.sum()) ** 2
+
+
+def _band(frequencies, band) -> np.ndarray:
+    f = np.asarray(frequencies, float)
+    sel = np.nonzero((f >= band[0]) & (f <= band[1]))[0]
+    if sel.size < 3:
+        raise ValueError(f"band = {tuple(band)} Hz holds fewer than 3 spectrum frequencies")
+    return sel
+
+
+def spectral_centroid(psd, frequencies, band) -> np.ndarray:
+    """Power-weighted mean frequency (Hz) of ``psd`` over ``band`` (Hz), along the last axis.
+
+    ``psd``: (..., n_freq), 1/s; returns shape ``psd.shape[:-1]``.
+    """
+    sel = _band(frequencies, band)
+    f = np.asarray(frequencies, float)[sel]
+    p = np.asarray(psd, float)[..., sel]
+    return (p * f).sum(axis=-1) / p.sum(axis=-1)
+
+
+def peak_frequency(psd, frequencies, band) -> np.ndarray:
+    """Frequency (Hz) of the maximum of ``psd`` in ``band``, between bins, along the last axis.
+
+    The bin of the maximum and its two neighbours define a parabola in log PSD
+    (exact for a Gaussian peak); its vertex, clipped to half a bin, is the peak.
+    At an edge of the band the bin frequency itself is returned.
+    """
+    sel = _band(frequencies, band)
+    f = np.asarray(frequencies, float)[sel]
+    p = np.log(np.maximum(np.asarray(psd, float)[..., sel], np.finfo(float).tiny))
+    i = np.argmax(p, axis=-1)
+    inner = (i > 0) & (i < f.size - 1)
+    j = np.clip(i, 1, f.size - 2)
+    a = np.take_along_axis(p, (j - 1)[..., None], -1)[..., 0]
+    b = np.take_along_axis(p, j[..., None], -1)[..., 0]
+    c = np.take_along_axis(p, (j + 1)[..., None], -1)[..., 0]
+    curvature = a - 2 * b + c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shift = np.where(curvature < 0, 0.5 * (a - c) / curvature, 0.0)
+    df = f[1] - f[0]
+    return np.where(inner, f[j] + np.clip(shift, -0.5, 0.5) * df, f[i])
+
+
+def jackknife_over_units(samples, units, statistic) -> tuple[np.ndarray, np.ndarray, int]:
+    """``statistic`` of the mean over samples, with its delete-one-unit jackknife SE.
+
+    Parameters
+    ----------
+    samples : array (n_samples, ...)
+        E.g. segment spectra, (n_segments, n_pop, n_freq).
+    units : int array (n_samples,)
+        Independent unit of each sample (e.g. the chunk of each segment), >= 2 units.
+    statistic : callable
+        Of the mean over samples (shape ``samples.shape[1:]``), returning an array.
+
+    Returns
+    -------
+    (value, se, dof): the statistic of the mean over all samples, its jackknife
+    SE over the units and the degrees of freedom n_units - 1.
+    """
+    samples = np.asarray(samples, float)
+    units = np.asarray(units)
+    labels = np.unique(units)
+    if units.shape != samples.shape[:1] or labels.size < 2:
+        raise ValueError(
+            f"units must label every sample and hold >= 2 units, got {labels.size} units for "
+            f"{samples.shape[0]} samples"
+        )
+    value = np.asarray(statistic(samples.mean(axis=0)), float)
+    leave_out = np.array([statistic(samples[units != u].mean(axis=0)) for u in labels], float)
+    n = labels.size
+    se = np.sqrt((n - 1) / n * ((leave_out - leave_out.mean(axis=0)) ** 2).sum(axis=0))
+    return value, se, n - 1

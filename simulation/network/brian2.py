@@ -311,6 +311,7 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
     network = spec.simulated_network()
     drive = spec.drive()
     lam = spec.lam()
+    lam_neurons = spec.lam_per_neuron()  # a drive_scale perturbation: per-neuron rates
     total = spec.warmup + spec.duration
     n_steps = spec.n_steps
     t_setup = time.perf_counter()
@@ -342,8 +343,8 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
             run_args={
                 group.v: v0 * b2.volt,
                 group.I: I0 * b2.amp,
-                group.lam_exc: lam[0],
-                group.lam_inh: lam[1],
+                group.lam_exc: lam[0] if lam_neurons is None else lam_neurons[0],
+                group.lam_inh: lam[1] if lam_neurons is None else lam_neurons[1],
             },
         )
         run_s = time.perf_counter() - t0
@@ -353,6 +354,9 @@ def run_network_brian2(spec, report: str | None = None) -> Recording:
         b2.defaultclock.dt = dt * b2.second
         b2.seed(spec.seed)
         objects = build_brian_network(**build_args)
+        if lam_neurons is not None:
+            objects["group"].lam_exc = lam_neurons[0]
+            objects["group"].lam_inh = lam_neurons[1]
         network_obj = objects["network"]
         setup_s = time.perf_counter() - t_setup
         t0 = time.perf_counter()

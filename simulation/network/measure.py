@@ -198,7 +198,8 @@ def event_counts(recording, spec) -> tuple[int, float]:
     n_total = recording.n_neurons
     out_degree = np.asarray(recording.metadata["out_degree"], np.int64)
     recurrent = int(out_degree[recording.spike_sender].sum())
-    external = float(spec.lam().sum() * n_total * spec.n_steps)
+    lam = spec.lam_per_neuron()
+    external = float((spec.lam().sum() * n_total if lam is None else lam.sum()) * spec.n_steps)
     return recurrent, external
 
 

@@ -89,11 +89,18 @@ def run_network_nest(spec) -> Recording:
             },
         )
     lam = spec.lam()
+    drive_scale = spec.perturbation.drive_scale  # planted error: one generator per population
     for k, rate in enumerate(lam / dt):
         if rate <= 0:
             continue
-        gen = nest.Create("poisson_generator", params={"rate": float(rate)})
+        gen = (
+            None if drive_scale else nest.Create("poisson_generator", params={"rate": float(rate)})
+        )
         for t, (_, off, n) in enumerate(pops):
+            if drive_scale:
+                gen = nest.Create(
+                    "poisson_generator", params={"rate": float(rate * drive_scale[t])}
+                )
             nest.Connect(
                 gen,
                 neurons[off : off + n],

@@ -61,6 +61,10 @@ class NetworkPerturbation:
     tau_m_scale : float
         Factor on the simulated membrane time constant (nothing else changes,
         so the mean input and its fluctuations change with it).
+    drive_scale : tuple of float
+        Factor on the external Poisson rates (both sources) of each target
+        population, e.g. ``(1.05, 1.0)`` for a 5 % stronger drive of E only;
+        ``()``: none. The rates are run-time data (no compilation).
     """
 
     weight_scale: tuple = ((1.0, 1.0), (1.0, 1.0))
@@ -69,6 +73,7 @@ class NetworkPerturbation:
     allow_biased_poisson: bool = False
     tau_s: float | None = None
     tau_m_scale: float = 1.0
+    drive_scale: tuple = ()
 
     def __post_init__(self):
         if self.drop_external not in (None, "exc", "inh"):
@@ -82,19 +87,27 @@ class NetworkPerturbation:
         if self.tau_s is not None:
             require_positive("tau_s", self.tau_s, "s")
         require_positive("tau_m_scale", self.tau_m_scale)
+        drive = tuple(float(x) for x in np.ravel(np.asarray(self.drive_scale, float)))
+        if not all(math.isfinite(x) and x > 0 for x in drive):
+            raise ValueError(
+                f"drive_scale must hold positive finite factors, got {self.drive_scale!r}"
+            )
+        object.__setattr__(self, "drive_scale", drive)
 
     @classmethod
     def from_options(cls, options: dict) -> NetworkPerturbation:
         """A perturbation from the planted-error keywords of the earlier interface.
 
-        ``weight_scale_exc`` (factor on every weight from E), ``drop_external``,
-        ``poisson_split_p``, ``allow_biased_poisson``, ``weight_scale``,
-        ``tau_s``, ``tau_m_scale``; the keys are removed from ``options``.
+        ``weight_scale_exc`` (factor on every weight from E), ``weight_scale_inh``
+        (factor on every weight from I), ``drop_external``, ``poisson_split_p``,
+        ``allow_biased_poisson``, ``weight_scale``, ``tau_s``, ``tau_m_scale``,
+        ``drive_scale``; the keys are removed from ``options``.
         """
         kw = {}
         exc = options.pop("weight_scale_exc", 1.0)
         scale = np.array(options.pop("weight_scale", ((1.0, 1.0), (1.0, 1.0))), float)
         scale[:, 0] *= float(exc)
+        scale[:, 1] *= float(options.pop("weight_scale_inh", 1.0))
         kw["weight_scale"] = scale
         for name in (
             "drop_external",
@@ -102,6 +115,7 @@ class NetworkPerturbation:
             "allow_biased_poisson",
             "tau_s",
             "tau_m_scale",
+            "drive_scale",
         ):
             if name in options:
                 kw[name] = options.pop(name)
@@ -179,6 +193,23 @@ class NetworkSpec(StepGrid):
         elif self.perturbation.drop_external == "inh":
             lam[1] = 0.0
         return lam
+
+    def lam_per_neuron(self) -> np.ndarray | None:
+        """Expected external counts per step, per source and neuron, shape (2, N), or None.
+
+        None without a ``drive_scale`` perturbation (every neuron gets :meth:`lam`);
+        otherwise :meth:`lam` times the factor of each neuron's population.
+        """
+        scale = self.perturbation.drive_scale
+        if not scale:
+            return None
+        pops = population_slices(self.network)
+        if len(scale) != len(pops):
+            raise ValueError(
+                f"drive_scale = {scale!r} needs one factor per population ({len(pops)})"
+            )
+        factor = np.concatenate([np.full(n, f) for (_, _, n), f in zip(pops, scale)])
+        return self.lam()[:, None] * factor[None, :]
 
 
 def make_network_spec(
