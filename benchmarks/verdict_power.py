@@ -341,6 +341,33 @@ def main(argv=None) -> int:
     return 0
 
 
+def thresholds_of(power: pd.DataFrame, n_seeds: int) -> list[dict]:
+    """Detection thresholds per planted family (the record's ``thresholds``).
+
+    ``power``: one row per planted family, quantity and size with ``caught`` (seeds
+    at which a row of the quantity failed) and ``seeds``.
+    """
+    thresholds = []
+    for (planted, quantity), group in power.groupby(["planted", "quantity"], sort=False):
+        name, _, region = planted.partition("@")
+        every = group[group["caught"] == group["seeds"]]["size"]
+        some = group[group["caught"] > 0]
+        first = some.loc[some["size"].idxmin()] if len(some) else None
+        thresholds.append(
+            {
+                "planted": name,
+                "region": f"@{region}" if region else "",
+                "quantity": quantity,
+                "seeds": int(n_seeds),
+                "every_seed_from": float(every.min()) if len(every) else None,
+                "some_seed_from": None if first is None else float(first["size"]),
+                "some_seed_caught": 0 if first is None else int(first["caught"]),
+                "sizes": [float(x) for x in group["size"]],
+            }
+        )
+    return thresholds
+
+
 def write_record(args, seeds, config, alarms, power, weight, wall_s: float) -> None:
     """The record of this run (provenance, false alarms, thresholds, physical plants), as YAML.
 
@@ -359,24 +386,7 @@ def write_record(args, seeds, config, alarms, power, weight, wall_s: float) -> N
         run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         return run.stdout.strip()
 
-    thresholds = []
-    for (planted, quantity), group in power.groupby(["planted", "quantity"], sort=False):
-        name, _, region = planted.partition("@")
-        every = group[group["caught"] == group["seeds"]]["size"]
-        some = group[group["caught"] > 0]
-        first = some.loc[some["size"].idxmin()] if len(some) else None
-        thresholds.append(
-            {
-                "planted": name,
-                "region": f"@{region}" if region else "",
-                "quantity": quantity,
-                "seeds": len(seeds),
-                "every_seed_from": float(every.min()) if len(every) else None,
-                "some_seed_from": None if first is None else float(first["size"]),
-                "some_seed_caught": 0 if first is None else int(first["caught"]),
-                "sizes": [float(x) for x in group["size"]],
-            }
-        )
+    thresholds = thresholds_of(power, len(seeds))
     judged = alarms.groupby("seed")["judged rows"].sum()
     record = {
         "record": {

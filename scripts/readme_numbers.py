@@ -45,6 +45,9 @@ MARKER = re.compile(r"<!-- generated:(?P<name>[\w.-]+) -->(?P<text>.*?)<!-- /gen
 
 #: readable names of the planted-error families of benchmarks/verdict_power.py
 PLANT_LABELS = {
+    "delay_scale": "closed loop: recurrent delay x (1 + e)",
+    "inh_weight_scale": "closed loop: inhibitory weights (loop gain) x (1 + e)",
+    "drive_e_scale": "closed loop: external drive of E x (1 + e)",
     "rate_scale": "rate x (1 + e)",
     "tf_gain": "gain x (1 + e)",
     "tf_phase_deg": "phase + d",
@@ -76,12 +79,19 @@ def load(root: Path = ROOT) -> dict:
     return out
 
 
-def main_record(calibration: dict) -> dict:
-    """The calibration record that most entries name (the one in force)."""
+def is_closed_loop(record: dict) -> bool:
+    """Whether a calibration record is the closed loop's (``mfval calibrate --closed-loop``)."""
+    return "closed_loop" in (record.get("protocols") or [])
+
+
+def main_record(calibration: dict, closed_loop: bool = False) -> dict:
+    """The open-loop (or closed-loop) calibration record that most entries name (in force)."""
     counts: dict = defaultdict(int)
     for entry in calibration.get("entries") or []:
         counts[entry.get("record")] += 1
-    records = calibration.get("records") or []
+    records = [
+        r for r in calibration.get("records") or [] if is_closed_loop(r) == bool(closed_loop)
+    ]
     if not records:
         raise ValueError("no calibration record in the expected deviations")
     return max(records, key=lambda r: counts.get(r["id"], 0))
@@ -206,9 +216,9 @@ def calibration_rows(calibration: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def calibration_values(calibration: dict) -> dict[str, str]:
-    """Named values of the calibration in force (``cal.*``)."""
-    record = main_record(calibration)
+def calibration_values(calibration: dict, closed_loop: bool = False) -> dict[str, str]:
+    """Named values of the calibration in force (``cal.*``; closed loop: ``calcl.*``)."""
+    record = main_record(calibration, closed_loop)
     entries = [e for e in calibration.get("entries") or [] if e.get("record") == record["id"]]
     missing = [e for e in calibration.get("not_recorded") or [] if e.get("record") == record["id"]]
     keys = len(entries) + len(missing)
@@ -234,6 +244,8 @@ def calibration_values(calibration: dict) -> dict[str, str]:
     }
     header, rows = calibration_rows({"entries": entries})
     values["cal.table"] = markdown_table(header, rows)
+    if closed_loop:
+        values = {"calcl." + k.split(".", 1)[1]: v for k, v in values.items()}
     return values
 
 
@@ -267,7 +279,7 @@ def region_text(region: str, quantity: str) -> str:
     """
     parts = [p for p in region.split("@") if p]
     if not parts:
-        return "all points"
+        return "stability point" if quantity == "closed loop" else "all points"
     words = []
     for p in parts:
         if p.endswith("Hz"):
@@ -315,7 +327,9 @@ def power_values(power: dict) -> dict[str, str]:
         "power.date": str(record["date"])[:10],
         "power.seeds": f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else str(seeds[0]),
         "power.n_seeds": str(n),
-        "power.wall_s": f"{record['wall_s']:.0f}",
+        "power.wall_s": "not recorded"
+        if record.get("wall_s") is None
+        else f"{record['wall_s']:.0f}",
         "power.alpha": f"{record['family_wise_alpha']:g}",
         "power.calibration": ", ".join(record.get("expected_deviations", [])),
         "power.false_alarms": (
@@ -429,6 +443,7 @@ def generated_values(root: Path = ROOT) -> dict[str, str]:
     sources = load(root)
     return {
         **calibration_values(sources["calibration"]),
+        **calibration_values(sources["calibration"], closed_loop=True),
         **power_values(sources["power"]),
         **spatial_values(sources["spatial"]),
     }
