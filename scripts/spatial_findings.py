@@ -46,6 +46,36 @@ def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",")]
 
 
+def psd_rows(spectra: pd.DataFrame, theory: pd.DataFrame, modes, frequencies) -> list[dict]:
+    """Simulated and predicted P(k_n, f) of one setting at the given modes and frequencies.
+
+    ``spectra`` and ``theory``: one setting's rows of ``spatial_spectra.csv`` and
+    ``spatial_theory.csv``; the simulated bin nearest each frequency, the theory at
+    that bin. Full precision (the record rounds).
+    """
+    rows = []
+    for pop in spectra["population"].unique():
+        for n in modes:
+            for f in frequencies:
+                a = spectra[(spectra["population"] == pop) & (spectra["mode"] == n)]
+                a = a.iloc[(a["frequency_hz"] - f).abs().argmin()]
+                b = theory[(theory["population"] == pop) & (theory["mode"] == n)]
+                b = b.iloc[(b["frequency_hz"] - a["frequency_hz"]).abs().argmin()]
+                rows.append(
+                    {
+                        "population": pop,
+                        "mode": n,
+                        "k_per_mm": a["wave_number_per_mm"],
+                        "f_hz": a["frequency_hz"],
+                        "sim_per_s": a["psd_per_s"],
+                        "se_per_s": a["psd_se_per_s"],
+                        "lif_per_s": b["psd_lif_per_s"],
+                        "rate_model_per_s": b["psd_rate_per_s"],
+                    }
+                )
+    return rows
+
+
 def tables(folder: Path, modes, frequencies) -> dict:
     """The findings as plain tables (lists of dicts) from the output folder."""
     sweep = pd.read_csv(folder / "spatial_sweep.csv")
@@ -96,25 +126,19 @@ def tables(folder: Path, modes, frequencies) -> dict:
         setting = stable.sort_values("eigenvalue_max_lif")["setting"].iloc[-1]
         s = spectra[(spectra["setting"] == setting) & (spectra["simulator"] == "brian2")]
         t = theory[theory["setting"] == setting]
-        for pop in s["population"].unique():
-            for n in modes:
-                for f in frequencies:
-                    a = s[(s["population"] == pop) & (s["mode"] == n)]
-                    a = a.iloc[(a["frequency_hz"] - f).abs().argmin()]
-                    b = t[(t["population"] == pop) & (t["mode"] == n)]
-                    b = b.iloc[(b["frequency_hz"] - a["frequency_hz"]).abs().argmin()]
-                    psd.append(
-                        {
-                            "population": pop,
-                            "mode": int(n),
-                            "k_per_mm": round(float(a["wave_number_per_mm"]), 2),
-                            "f_hz": float(a["frequency_hz"]),
-                            "sim_per_s": float(f"{a['psd_per_s']:.4g}"),
-                            "se_per_s": float(f"{a['psd_se_per_s']:.2g}"),
-                            "lif_per_s": float(f"{b['psd_lif_per_s']:.4g}"),
-                            "rate_model_per_s": float(f"{b['psd_rate_per_s']:.4g}"),
-                        }
-                    )
+        psd = [
+            {
+                "population": r["population"],
+                "mode": int(r["mode"]),
+                "k_per_mm": round(float(r["k_per_mm"]), 2),
+                "f_hz": float(r["f_hz"]),
+                "sim_per_s": float(f"{r['sim_per_s']:.4g}"),
+                "se_per_s": float(f"{r['se_per_s']:.2g}"),
+                "lif_per_s": float(f"{r['lif_per_s']:.4g}"),
+                "rate_model_per_s": float(f"{r['rate_model_per_s']:.4g}"),
+            }
+            for r in psd_rows(s, t, modes, frequencies)
+        ]
     counts = {str(k): int(v) for k, v in comparison["verdict"].value_counts().items()}
     return {
         "settings": settings,
@@ -198,28 +222,14 @@ def findings(folder: Path, modes, frequencies) -> str:
         setting = stable.sort_values("eigenvalue_max_lif")["setting"].iloc[-1]
         s = spectra[(spectra["setting"] == setting) & (spectra["simulator"] == "brian2")]
         t = theory[theory["setting"] == setting]
-        rows = []
-        for pop in s["population"].unique():
-            for n in modes:
-                for f in frequencies:
-                    a = s[(s["population"] == pop) & (s["mode"] == n)]
-                    a = a.iloc[(a["frequency_hz"] - f).abs().argmin()]
-                    b = t[(t["population"] == pop) & (t["mode"] == n)]
-                    b = b.iloc[(b["frequency_hz"] - a["frequency_hz"]).abs().argmin()]
-                    rows.append(
-                        {
-                            "population": pop,
-                            "mode": n,
-                            "k_per_mm": a["wave_number_per_mm"],
-                            "f_hz": a["frequency_hz"],
-                            "sim_per_s": a["psd_per_s"],
-                            "se_per_s": a["psd_se_per_s"],
-                            "lif_per_s": b["psd_lif_per_s"],
-                            "rate_model_per_s": b["psd_rate_per_s"],
-                            "lif_miss": a["psd_per_s"] / b["psd_lif_per_s"] - 1,
-                            "rate_miss": a["psd_per_s"] / b["psd_rate_per_s"] - 1,
-                        }
-                    )
+        rows = [
+            {
+                **r,
+                "lif_miss": r["sim_per_s"] / r["lif_per_s"] - 1,
+                "rate_miss": r["sim_per_s"] / r["rate_model_per_s"] - 1,
+            }
+            for r in psd_rows(s, t, modes, frequencies)
+        ]
         out.append(f"## P(k_n, f) at {setting} (stable)\n\n" + markdown_table(pd.DataFrame(rows)))
     counts = comparison["verdict"].value_counts().to_dict()
     failed = comparison[comparison["verdict"] == "fail"]
